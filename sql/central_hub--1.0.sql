@@ -1,0 +1,251 @@
+-- central_hub 1.0: tables, roles, grants and C function declarations.
+-- The rules live in C (src/config_store.c), so plain DML obeys them too.
+
+\echo Use "CREATE EXTENSION central_hub" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Roles (cluster-wide, created only if missing; never dropped with the extension)
+------------------------------------------------------------------------------
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hub_reader') THEN
+		CREATE ROLE hub_reader NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hub_writer') THEN
+		CREATE ROLE hub_writer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hub_admin') THEN
+		CREATE ROLE hub_admin NOLOGIN;
+	END IF;
+END
+$$;
+
+GRANT hub_reader TO hub_writer;
+GRANT hub_writer TO hub_admin;
+
+GRANT USAGE ON SCHEMA hub TO hub_reader;
+
+------------------------------------------------------------------------------
+-- Config store
+------------------------------------------------------------------------------
+CREATE TABLE hub.service_configs (
+	service_name text PRIMARY KEY,
+	config_json  jsonb NOT NULL,
+	version      text NOT NULL,
+	created_at   timestamptz NOT NULL DEFAULT now(),
+	updated_at   timestamptz NOT NULL DEFAULT now(),
+	created_by   text,
+	updated_by   text,
+	description  text,
+	tags         text[],
+	active       boolean NOT NULL DEFAULT true
+);
+
+COMMENT ON TABLE hub.service_configs IS
+	'Current operational config of each service; every change is checked and audited by C triggers';
+COMMENT ON COLUMN hub.service_configs.service_name IS
+	'Service name, ^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$ (it becomes a NATS subject token)';
+COMMENT ON COLUMN hub.service_configs.config_json IS
+	'The config: a JSON object, no secret-looking keys, at most central_hub.max_config_bytes';
+COMMENT ON COLUMN hub.service_configs.version IS
+	'Semver MAJOR.MINOR.PATCH, strictly increasing over the service''s whole history';
+COMMENT ON COLUMN hub.service_configs.created_at IS 'When the service''s config was created (set by the trigger)';
+COMMENT ON COLUMN hub.service_configs.updated_at IS 'When the config last changed (set by the trigger)';
+COMMENT ON COLUMN hub.service_configs.created_by IS 'Who created the config (set by the trigger)';
+COMMENT ON COLUMN hub.service_configs.updated_by IS 'Who changed the config last (set by the trigger)';
+COMMENT ON COLUMN hub.service_configs.description IS 'Free text for operators';
+COMMENT ON COLUMN hub.service_configs.tags IS 'Free labels for operators';
+COMMENT ON COLUMN hub.service_configs.active IS 'Operator flag; the hub stores it and does not interpret it';
+
+CREATE TABLE hub.config_audit_log (
+	id               bigserial PRIMARY KEY,
+	service_name     text NOT NULL,
+	config_json      jsonb NOT NULL,
+	version          text NOT NULL,
+	previous_version text,
+	action           text NOT NULL
+		CHECK (action IN ('created', 'updated', 'deleted', 'rollback')),
+	changed_by       text NOT NULL,
+	changed_at       timestamptz NOT NULL DEFAULT now(),
+	change_reason    text,
+	db_user          text NOT NULL DEFAULT session_user
+);
+
+CREATE INDEX config_audit_log_service_idx
+	ON hub.config_audit_log (service_name, id);
+
+COMMENT ON TABLE hub.config_audit_log IS
+	'Append-only history of every config change, written in the same transaction as the change';
+COMMENT ON COLUMN hub.config_audit_log.id IS 'The global revision number of the change';
+COMMENT ON COLUMN hub.config_audit_log.service_name IS 'The service that changed';
+COMMENT ON COLUMN hub.config_audit_log.config_json IS 'Content after the change (before it, for deleted)';
+COMMENT ON COLUMN hub.config_audit_log.version IS 'Version after the change (the removed version, for deleted)';
+COMMENT ON COLUMN hub.config_audit_log.previous_version IS 'Version of the service''s previous audit row, NULL for its first';
+COMMENT ON COLUMN hub.config_audit_log.action IS 'created, updated, deleted or rollback';
+COMMENT ON COLUMN hub.config_audit_log.changed_by IS 'changed_by argument, else central_hub.actor, else current_user';
+COMMENT ON COLUMN hub.config_audit_log.changed_at IS 'Transaction time of the change';
+COMMENT ON COLUMN hub.config_audit_log.change_reason IS 'Reason given by the writer (rollbacks name their target)';
+COMMENT ON COLUMN hub.config_audit_log.db_user IS 'session_user of the writing connection (cannot be set by the writer)';
+
+-- The outbox: one row per change still to be signalled (NOTIFY and NATS).
+-- The relay worker reads it in id order and deletes what NATS confirmed.
+CREATE TABLE hub.outbox (
+	id           bigserial PRIMARY KEY,
+	topic        text NOT NULL CHECK (topic IN ('config', 'health')),
+	service_name text NOT NULL,
+	ref_id       bigint NOT NULL,
+	queued_at    timestamptz NOT NULL DEFAULT now(),
+	notified_at  timestamptz
+);
+
+COMMENT ON TABLE hub.outbox IS
+	'Changes committed but not yet confirmed by NATS; filled by triggers, drained by the relay worker';
+COMMENT ON COLUMN hub.outbox.id IS 'Queue order';
+COMMENT ON COLUMN hub.outbox.topic IS 'config (ref_id = config_audit_log.id) or health (ref_id = health_events.id)';
+COMMENT ON COLUMN hub.outbox.service_name IS 'The service the signal is about';
+COMMENT ON COLUMN hub.outbox.ref_id IS 'The row the signal describes';
+COMMENT ON COLUMN hub.outbox.queued_at IS 'Commit-time of the change that queued the row';
+COMMENT ON COLUMN hub.outbox.notified_at IS 'When the relay sent the NOTIFY for this row (NULL: not yet)';
+
+-- Health status transitions of service instances (written by the health
+-- worker, src/health_worker.c); each one also queues an outbox row with
+-- topic 'health' and ref_id = id, which the relay sends as NOTIFY hub_health
+-- and NATS health.<service_name>.
+CREATE TABLE hub.health_events (
+	id              bigserial PRIMARY KEY,
+	service_name    text NOT NULL,
+	instance_id     text NOT NULL,
+	previous_status text NOT NULL,
+	status          text NOT NULL,
+	service_status  text NOT NULL,
+	at              timestamptz NOT NULL DEFAULT now(),
+	error           text
+);
+
+CREATE INDEX health_events_service_idx ON hub.health_events (service_name, id);
+
+COMMENT ON TABLE hub.health_events IS
+	'Every health status transition of a service instance, newest last';
+COMMENT ON COLUMN hub.health_events.id IS 'Event number (the revision of health messages)';
+COMMENT ON COLUMN hub.health_events.service_name IS 'The service of the instance';
+COMMENT ON COLUMN hub.health_events.instance_id IS 'The instance that changed status';
+COMMENT ON COLUMN hub.health_events.previous_status IS 'Instance status before: unknown, healthy, degraded or unhealthy';
+COMMENT ON COLUMN hub.health_events.status IS 'Instance status after';
+COMMENT ON COLUMN hub.health_events.service_status IS 'The service''s aggregate status after the transition';
+COMMENT ON COLUMN hub.health_events.at IS 'When the transition was recorded';
+COMMENT ON COLUMN hub.health_events.error IS 'The failing check''s reason, when there is one';
+
+------------------------------------------------------------------------------
+-- Triggers (C): validation, versions, actor, audit, outbox
+------------------------------------------------------------------------------
+CREATE FUNCTION hub.config_before_write() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'config_before_write' LANGUAGE C;
+COMMENT ON FUNCTION hub.config_before_write() IS
+	'Checks name, content, secrets and version of a config row; sets timestamps and actor';
+
+CREATE FUNCTION hub.config_after_write() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'config_after_write' LANGUAGE C;
+COMMENT ON FUNCTION hub.config_after_write() IS
+	'Writes the audit row and the outbox row of a config change';
+
+CREATE FUNCTION hub.audit_log_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'audit_log_guard' LANGUAGE C;
+COMMENT ON FUNCTION hub.audit_log_guard() IS
+	'Refuses UPDATE, DELETE and TRUNCATE of the audit log for everyone but superusers';
+
+CREATE TRIGGER config_before_write
+	BEFORE INSERT OR UPDATE OR DELETE ON hub.service_configs
+	FOR EACH ROW EXECUTE FUNCTION hub.config_before_write();
+CREATE TRIGGER config_after_write
+	AFTER INSERT OR UPDATE OR DELETE ON hub.service_configs
+	FOR EACH ROW EXECUTE FUNCTION hub.config_after_write();
+CREATE TRIGGER audit_log_append_only
+	BEFORE UPDATE OR DELETE ON hub.config_audit_log
+	FOR EACH ROW EXECUTE FUNCTION hub.audit_log_guard();
+CREATE TRIGGER audit_log_no_truncate
+	BEFORE TRUNCATE ON hub.config_audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION hub.audit_log_guard();
+
+------------------------------------------------------------------------------
+-- Config functions (C)
+------------------------------------------------------------------------------
+CREATE FUNCTION hub.put_config(service_name text, config jsonb,
+							   version text DEFAULT NULL,
+							   changed_by text DEFAULT NULL,
+							   reason text DEFAULT NULL,
+							   expected_version text DEFAULT NULL)
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_put_config' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.put_config(text, jsonb, text, text, text, text) IS
+	'Creates or replaces a service''s config; returns the new version';
+
+CREATE FUNCTION hub.patch_config(service_name text, patch jsonb,
+								 version text DEFAULT NULL,
+								 changed_by text DEFAULT NULL,
+								 reason text DEFAULT NULL,
+								 expected_version text DEFAULT NULL)
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_patch_config' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.patch_config(text, jsonb, text, text, text, text) IS
+	'Applies an RFC 7396 merge patch (null removes a key); creates the config when missing; returns the new version';
+
+CREATE FUNCTION hub.get_config(service_name text)
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'hub_get_config' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION hub.get_config(text) IS
+	'The service''s config object, NULL when it has none';
+
+CREATE FUNCTION hub.delete_config(service_name text,
+								  changed_by text DEFAULT NULL,
+								  reason text DEFAULT NULL,
+								  expected_version text DEFAULT NULL)
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_delete_config' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.delete_config(text, text, text, text) IS
+	'Deletes a service''s config (its history stays); returns the deleted version';
+
+CREATE FUNCTION hub.get_config_history(service_name text, "limit" int DEFAULT 10)
+	RETURNS TABLE (revision bigint, version text, previous_version text,
+				   action text, changed_by text, changed_at timestamptz,
+				   change_reason text, config jsonb)
+	AS 'MODULE_PATHNAME', 'hub_get_config_history' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.get_config_history(text, int) IS
+	'The service''s audit rows, newest first';
+
+CREATE FUNCTION hub.rollback_config(service_name text, target_version text,
+									changed_by text DEFAULT NULL,
+									expected_version text DEFAULT NULL)
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_rollback_config' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.rollback_config(text, text, text, text) IS
+	'Makes the content of target_version current again as a new version; also restores deleted services';
+
+CREATE FUNCTION hub.config_diff(service_name text, from_version text, to_version text)
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'hub_config_diff' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.config_diff(text, text, text) IS
+	'The RFC 7396 merge patch that turns from_version''s config into to_version''s';
+
+CREATE FUNCTION hub.get_config_at(service_name text, at timestamptz)
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'hub_get_config_at' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.get_config_at(text, timestamptz) IS
+	'The service''s config as it was at that moment, NULL when it had none';
+
+CREATE FUNCTION hub.json_merge_patch(target jsonb, patch jsonb)
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'hub_json_merge_patch' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION hub.json_merge_patch(jsonb, jsonb) IS
+	'RFC 7396: applies a JSON merge patch to a document (NULL target = no document)';
+
+------------------------------------------------------------------------------
+-- Privileges
+------------------------------------------------------------------------------
+REVOKE ALL ON ALL TABLES IN SCHEMA hub FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hub FROM PUBLIC;
+
+GRANT SELECT ON hub.service_configs, hub.config_audit_log, hub.health_events TO hub_reader;
+GRANT EXECUTE ON FUNCTION hub.get_config(text), hub.get_config_history(text, int),
+	hub.config_diff(text, text, text), hub.get_config_at(text, timestamptz),
+	hub.json_merge_patch(jsonb, jsonb)
+	TO hub_reader;
+
+GRANT INSERT, UPDATE, DELETE ON hub.service_configs TO hub_writer;
+GRANT EXECUTE ON FUNCTION
+	hub.put_config(text, jsonb, text, text, text, text),
+	hub.patch_config(text, jsonb, text, text, text, text),
+	hub.delete_config(text, text, text, text),
+	hub.rollback_config(text, text, text, text)
+	TO hub_writer;
