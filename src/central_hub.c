@@ -10,18 +10,30 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "central_hub.h"
 #include "config_store.h"
 #include "outbox.h"
 
 PG_MODULE_MAGIC;
+
+char	   *hub_worker_database = NULL;
 
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
+	DefineCustomStringVariable("central_hub.database",
+							   "Database the central_hub background workers serve.",
+							   "Create the extension in this database.",
+							   &hub_worker_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
 	config_store_init();
 	outbox_init();
 
