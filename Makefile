@@ -23,7 +23,7 @@ DATA = sql/central_hub--1.0.sql
 
 # Regression suites: sql/<name>.sql is compared with expected/<name>.out.
 REGRESS = config_store config_functions config_rules
-REGRESS_OPTS = --inputdir=. --outputdir=results --load-extension=central_hub
+REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \

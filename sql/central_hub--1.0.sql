@@ -159,6 +159,14 @@ CREATE TRIGGER config_before_write
 CREATE TRIGGER config_after_write
 	AFTER INSERT OR UPDATE OR DELETE ON hub.service_configs
 	FOR EACH ROW EXECUTE FUNCTION hub.config_after_write();
+CREATE FUNCTION hub.config_truncate_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'config_truncate_guard' LANGUAGE C;
+COMMENT ON FUNCTION hub.config_truncate_guard() IS
+	'Refuses TRUNCATE of hub.service_configs: it would bypass the audit trail';
+
+CREATE TRIGGER config_no_truncate
+	BEFORE TRUNCATE ON hub.service_configs
+	FOR EACH STATEMENT EXECUTE FUNCTION hub.config_truncate_guard();
 CREATE TRIGGER audit_log_append_only
 	BEFORE UPDATE OR DELETE ON hub.config_audit_log
 	FOR EACH ROW EXECUTE FUNCTION hub.audit_log_guard();

@@ -41,6 +41,7 @@
 PG_FUNCTION_INFO_V1(config_before_write);
 PG_FUNCTION_INFO_V1(config_after_write);
 PG_FUNCTION_INFO_V1(audit_log_guard);
+PG_FUNCTION_INFO_V1(config_truncate_guard);
 
 /* GUCs */
 static int	config_max_bytes = 256 * 1024;
@@ -779,4 +780,20 @@ audit_log_guard(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		return PointerGetDatum(td->tg_newtuple);
 	return PointerGetDatum(td->tg_trigtuple);
+}
+
+/*
+ * BEFORE TRUNCATE ON hub.service_configs: TRUNCATE fires no row triggers,
+ * so it would remove configs without audit rows or signals.
+ */
+Datum
+config_truncate_guard(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "config_truncate_guard must run as a trigger");
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot truncate hub.service_configs: it would bypass the audit trail"),
+			 errhint("Use DELETE FROM hub.service_configs, or hub.delete_config(), so that every removal is audited.")));
+	return PointerGetDatum(NULL);
 }
