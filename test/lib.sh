@@ -8,9 +8,11 @@
 #   hub_run_dir DIR           use DIR for state (created 0755; default: mktemp)
 #   hub_free_port             print a free loopback TCP port
 #   hub_pg_start NAME [conf]  initdb + start a PostgreSQL 15 as user postgres;
-#                             exports PGHOST PGPORT PGUSER for it
+#                             exports PGHOST PGPORT PGUSER for it (port:
+#                             HUB_PG_PORT if set, else a free one)
 #   hub_pg_stop NAME / hub_pg_restart NAME / hub_pg_kill NAME
 #   hub_nats_start NAME [args]  start nats-server; sets NATS_PORT, NATS_URL
+#                             (port: HUB_NATS_PORT if set, else a free one)
 #   hub_nats_stop NAME
 #   hub_wait_for SECONDS CMD...  poll CMD until it succeeds or time runs out
 #   hub_cleanup               stop everything this run started
@@ -71,7 +73,7 @@ hub_pg_start() {
 			cat "$dir/initdb.log" >&2
 			return 1
 		}
-		port=$(hub_free_port)
+		port=${HUB_PG_PORT:-$(hub_free_port)}
 		cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -130,11 +132,11 @@ hub_nats_start() {
 	if [ -f "$dir/port" ]; then
 		port=$(cat "$dir/port")
 	else
-		port=$(hub_free_port)
+		port=${HUB_NATS_PORT:-$(hub_free_port)}
 		echo "$port" >"$dir/port"
 	fi
-	nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/js" "$@" \
-		>>"$dir/log" 2>&1 &
+	setsid nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/js" "$@" \
+		>>"$dir/log" 2>&1 </dev/null &
 	echo $! >"$dir/pid"
 	hub_track_pid $! "nats-$name"
 	export NATS_PORT=$port NATS_URL="nats://127.0.0.1:$port"
