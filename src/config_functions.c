@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "config_store.h"
+#include "hub_catalog.h"
 #include "json_merge.h"
 #include "semver.h"
 
@@ -502,8 +503,7 @@ Datum
 hub_get_config(PG_FUNCTION_ARGS)
 {
 	text	   *name = PG_GETARG_TEXT_PP(0);
-	Oid			nsp = get_namespace_oid("hub", false);
-	Oid			relid = get_relname_relid("service_configs", nsp);
+	Oid			relid = hub_catalog_relid(HUB_TABLE_CONFIGS);
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
@@ -513,8 +513,6 @@ hub_get_config(PG_FUNCTION_ARGS)
 	Jsonb	   *result = NULL;
 	int			attnum;
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "table hub.service_configs is missing");
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, "service_configs");

@@ -30,11 +30,14 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "config_store.h"
+#include "hub_catalog.h"
 #include "outbox.h"
 #include "semver.h"
 
@@ -80,7 +83,6 @@ static char config_insert_service[HUB_SERVICE_NAME_MAX + 1];
 static char config_insert_previous[64];
 
 static SPIPlanPtr plan_latest_version = NULL;
-static SPIPlanPtr plan_audit_insert = NULL;
 
 void
 config_store_init(void)
@@ -212,6 +214,67 @@ config_resolve_actor(ConfigWriteContext *ctx, const char *explicit_actor)
 }
 
 /*
+ * Whether one key matches central_hub.secret_key_pattern.  Configs reuse the
+ * same keys write after write, so answers are cached per backend, keyed by
+ * key, and dropped when the pattern changes.
+ */
+#define SECRET_CACHE_KEYLEN		64
+#define SECRET_CACHE_MAX		4096
+
+typedef struct SecretCacheEntry
+{
+	char		key[SECRET_CACHE_KEYLEN];
+	bool		secret;
+} SecretCacheEntry;
+
+static HTAB *secret_cache = NULL;
+static char *secret_cache_pattern = NULL;
+
+static bool
+config_key_is_secret(const char *key, int len, text *pattern)
+{
+	char		buf[SECRET_CACHE_KEYLEN];
+	SecretCacheEntry *entry;
+	bool		secret;
+
+	if (len >= SECRET_CACHE_KEYLEN)
+		return RE_compile_and_execute(pattern, (char *) key, len, REG_ADVANCED,
+									  DEFAULT_COLLATION_OID, 0, NULL);
+
+	if (secret_cache == NULL ||
+		strcmp(secret_cache_pattern, config_secret_key_pattern) != 0 ||
+		hash_get_num_entries(secret_cache) >= SECRET_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (secret_cache != NULL)
+			hash_destroy(secret_cache);
+		if (secret_cache_pattern != NULL)
+			pfree(secret_cache_pattern);
+		secret_cache = NULL;
+		secret_cache_pattern = MemoryContextStrdup(TopMemoryContext,
+												   config_secret_key_pattern);
+		ctl.keysize = SECRET_CACHE_KEYLEN;
+		ctl.entrysize = sizeof(SecretCacheEntry);
+		secret_cache = hash_create("central_hub secret keys", 256, &ctl,
+								   HASH_ELEM | HASH_STRINGS);
+	}
+
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, key, len);
+	entry = hash_search(secret_cache, buf, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->secret;
+
+	/* Match first: a bad pattern errors out before the cache is touched. */
+	secret = RE_compile_and_execute(pattern, buf, len, REG_ADVANCED,
+									DEFAULT_COLLATION_OID, 0, NULL);
+	entry = hash_search(secret_cache, buf, HASH_ENTER, NULL);
+	entry->secret = secret;
+	return secret;
+}
+
+/*
  * Refuse keys that look like secrets, at any depth, arrays included.
  * path holds the dotted path of container for the error message.
  */
@@ -234,10 +297,7 @@ config_check_secret_keys(const char *service, JsonbContainer *container,
 			if (base_len > 0)
 				appendStringInfoChar(path, '.');
 			appendBinaryStringInfo(path, v.val.string.val, v.val.string.len);
-			if (RE_compile_and_execute(pattern, v.val.string.val,
-									   v.val.string.len,
-									   REG_ADVANCED, DEFAULT_COLLATION_OID,
-									   0, NULL))
+			if (config_key_is_secret(v.val.string.val, v.val.string.len, pattern))
 				ereport(ERROR,
 						(errcode(ERRCODE_HUB_SECRET_KEY),
 						 errmsg("config for service \"%s\" has a secret-looking key \"%s\"",
@@ -600,60 +660,39 @@ config_before_write(PG_FUNCTION_ARGS)
 }
 
 /*
- * One audit row and one outbox row for a change, as the table owner.
- * Returns the revision (audit id).
+ * One audit row and one outbox row for a change, written directly (see
+ * hub_catalog.c): writers need no privilege on those tables.  Returns the
+ * revision (audit id).
  */
 static int64
-config_write_audit(Relation rel, const char *service, Datum config,
+config_write_audit(const char *service, Datum config,
 				   const char *version, const char *previous,
 				   const char *action, const char *actor, const char *reason)
 {
-	Datum		args[8];
-	char		nulls[8];
+	Datum		values[AUDIT_NATTS];
+	bool		nulls[AUDIT_NATTS] = {false};
 	int64		revision;
-	bool		isnull;
 
-	if (plan_audit_insert == NULL)
-	{
-		Oid			argtypes[8] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		SPIPlanPtr	plan;
+	values[AUDIT_SERVICE_NAME - 1] = CStringGetTextDatum(service);
+	values[AUDIT_CONFIG_JSON - 1] = config;
+	values[AUDIT_VERSION - 1] = CStringGetTextDatum(version);
+	if (previous)
+		values[AUDIT_PREVIOUS_VERSION - 1] = CStringGetTextDatum(previous);
+	else
+		nulls[AUDIT_PREVIOUS_VERSION - 1] = true;
+	values[AUDIT_ACTION - 1] = CStringGetTextDatum(action);
+	values[AUDIT_CHANGED_BY - 1] = CStringGetTextDatum(actor);
+	values[AUDIT_CHANGED_AT - 1] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (reason)
+		values[AUDIT_CHANGE_REASON - 1] = CStringGetTextDatum(reason);
+	else
+		nulls[AUDIT_CHANGE_REASON - 1] = true;
+	values[AUDIT_DB_USER - 1] =
+		CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
 
-		plan = SPI_prepare("WITH audit AS ("
-						   " INSERT INTO hub.config_audit_log (service_name, config_json,"
-						   "  version, previous_version, action, changed_by,"
-						   "  change_reason, db_user)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)"
-						   " INSERT INTO hub.outbox (topic, service_name, ref_id)"
-						   " SELECT 'config', $1, id FROM audit RETURNING ref_id",
-						   8, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		plan_audit_insert = plan;
-	}
-
-	memset(nulls, ' ', sizeof(nulls));
-	args[0] = CStringGetTextDatum(service);
-	args[1] = config;
-	args[2] = CStringGetTextDatum(version);
-	args[3] = previous ? CStringGetTextDatum(previous) : (Datum) 0;
-	nulls[3] = previous ? ' ' : 'n';
-	args[4] = CStringGetTextDatum(action);
-	args[5] = CStringGetTextDatum(actor);
-	args[6] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	nulls[6] = reason ? ' ' : 'n';
-	args[7] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-
-	CONFIG_AS_OWNER_BEGIN(rel);
-	if (SPI_execute_plan(plan_audit_insert, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "writing the audit row of service \"%s\" failed", service);
-	CONFIG_AS_OWNER_END();
-
-	revision = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull));
-	outbox_wake_relay_at_commit();
+	revision = hub_catalog_insert(HUB_TABLE_AUDIT, values, nulls);
+	outbox_queue("config", service, revision);
 	return revision;
 }
 
@@ -732,11 +771,8 @@ config_after_write(PG_FUNCTION_ARGS)
 
 	config = heap_getattr(row, config_cols.config_json, desc, &isnull);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	revision = config_write_audit(rel, service, config, version, previous,
+	revision = config_write_audit(service, config, version, previous,
 								  action, actor, reason);
-	SPI_finish();
 
 	if (ctx != NULL)
 	{

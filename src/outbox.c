@@ -13,11 +13,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
+#include "hub_catalog.h"
 #include "outbox.h"
 
 OutboxShared *outbox_shared = NULL;
@@ -97,6 +100,28 @@ outbox_wake_relay_at_commit(void)
 		outbox_callback_registered = true;
 	}
 	outbox_wake_pending = true;
+}
+
+/*
+ * Queue one signal for the relay (topic 'config' or 'health', ref_id the row
+ * it describes) in the current transaction; the relay is woken at commit.
+ * Returns the outbox id.
+ */
+int64
+outbox_queue(const char *topic, const char *service_name, int64 ref_id)
+{
+	Datum		values[OUTBOX_NATTS];
+	bool		nulls[OUTBOX_NATTS] = {false};
+	int64		id;
+
+	values[OUTBOX_TOPIC - 1] = CStringGetTextDatum(topic);
+	values[OUTBOX_SERVICE_NAME - 1] = CStringGetTextDatum(service_name);
+	values[OUTBOX_REF_ID - 1] = Int64GetDatum(ref_id);
+	values[OUTBOX_QUEUED_AT - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	nulls[OUTBOX_NOTIFIED_AT - 1] = true;
+	id = hub_catalog_insert(HUB_TABLE_OUTBOX, values, nulls);
+	outbox_wake_relay_at_commit();
+	return id;
 }
 
 /*

@@ -21,6 +21,8 @@ typedef struct OutboxShared
 extern OutboxShared *outbox_shared;
 
 extern void outbox_init(void);
+extern int64 outbox_queue(const char *topic, const char *service_name,
+						  int64 ref_id);
 extern void outbox_wake_relay_at_commit(void);
 extern void outbox_set_relay_latch(Latch *latch);
 
