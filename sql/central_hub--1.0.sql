@@ -73,6 +73,7 @@ CREATE TABLE hub.config_audit_log (
 
 CREATE INDEX config_audit_log_service_idx
 	ON hub.config_audit_log (service_name, id);
+COMMENT ON INDEX hub.config_audit_log_service_idx IS 'History of one service in revision order';
 
 COMMENT ON TABLE hub.config_audit_log IS
 	'Append-only history of every config change, written in the same transaction as the change';
@@ -123,6 +124,7 @@ CREATE TABLE hub.health_events (
 );
 
 CREATE INDEX health_events_service_idx ON hub.health_events (service_name, id);
+COMMENT ON INDEX hub.health_events_service_idx IS 'Transitions of one service in order';
 
 COMMENT ON TABLE hub.health_events IS
 	'Every health status transition of a service instance, newest last';
@@ -173,6 +175,17 @@ CREATE TRIGGER audit_log_append_only
 CREATE TRIGGER audit_log_no_truncate
 	BEFORE TRUNCATE ON hub.config_audit_log
 	FOR EACH STATEMENT EXECUTE FUNCTION hub.audit_log_guard();
+
+COMMENT ON TRIGGER config_before_write ON hub.service_configs IS
+	'Rules of the config store, for the hub functions and plain DML alike';
+COMMENT ON TRIGGER config_after_write ON hub.service_configs IS
+	'One audit row and one outbox row per change';
+COMMENT ON TRIGGER config_no_truncate ON hub.service_configs IS
+	'TRUNCATE would bypass the audit trail';
+COMMENT ON TRIGGER audit_log_append_only ON hub.config_audit_log IS
+	'History is append-only for all but superusers';
+COMMENT ON TRIGGER audit_log_no_truncate ON hub.config_audit_log IS
+	'History is append-only for all but superusers';
 
 ------------------------------------------------------------------------------
 -- Config functions (C)

@@ -209,11 +209,32 @@ config_write(ConfigWriteContext *ctx, Datum service, Datum config)
 }
 
 /*
+ * Rethrow an error raised inside one of our own SPI statements without the
+ * "SQL statement ..." context line, which names our internal SQL rather than
+ * anything the caller wrote.  Deeper context (e.g. a user's own trigger) stays.
+ */
+static void
+config_rethrow_without_spi_context(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	if (edata->context != NULL &&
+		strncmp(edata->context, "SQL statement \"", 15) == 0 &&
+		strchr(edata->context, '\n') == NULL)
+		edata->context = NULL;
+	ReThrowError(edata);
+}
+
+/*
  * Run body with ctx installed for the triggers, inside an SPI connection.
  */
 #define CONFIG_WITH_CONTEXT(ctx, body) \
 	do { \
 		ConfigWriteContext *saved_ctx_ = config_write_context; \
+		MemoryContext cxt_ = CurrentMemoryContext; \
 		if (SPI_connect() != SPI_OK_CONNECT) \
 			elog(ERROR, "SPI_connect failed"); \
 		config_write_context = (ctx); \
@@ -221,11 +242,13 @@ config_write(ConfigWriteContext *ctx, Datum service, Datum config)
 		{ \
 			body; \
 		} \
-		PG_FINALLY(); \
+		PG_CATCH(); \
 		{ \
 			config_write_context = saved_ctx_; \
+			config_rethrow_without_spi_context(cxt_); \
 		} \
 		PG_END_TRY(); \
+		config_write_context = saved_ctx_; \
 		SPI_finish(); \
 	} while (0)
 
