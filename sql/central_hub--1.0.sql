@@ -251,6 +251,11 @@ CREATE FUNCTION hub.json_merge_patch(target jsonb, patch jsonb)
 COMMENT ON FUNCTION hub.json_merge_patch(jsonb, jsonb) IS
 	'RFC 7396: applies a JSON merge patch to a document (NULL target = no document)';
 
+CREATE FUNCTION hub.json_merge_diff("from" jsonb, "to" jsonb)
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'hub_json_merge_diff' LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION hub.json_merge_diff(jsonb, jsonb) IS
+	'The RFC 7396 merge patch that turns one document into another';
+
 ------------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------------
@@ -260,7 +265,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hub FROM PUBLIC;
 GRANT SELECT ON hub.service_configs, hub.config_audit_log, hub.health_events TO hub_reader;
 GRANT EXECUTE ON FUNCTION hub.get_config(text), hub.get_config_history(text, int),
 	hub.config_diff(text, text, text), hub.get_config_at(text, timestamptz),
-	hub.json_merge_patch(jsonb, jsonb)
+	hub.json_merge_patch(jsonb, jsonb), hub.json_merge_diff(jsonb, jsonb)
 	TO hub_reader;
 
 GRANT INSERT, UPDATE, DELETE ON hub.service_configs TO hub_writer;

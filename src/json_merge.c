@@ -20,6 +20,7 @@
 #include "json_merge.h"
 
 PG_FUNCTION_INFO_V1(hub_json_merge_patch);
+PG_FUNCTION_INFO_V1(hub_json_merge_diff);
 
 /* A Jsonb document as a JsonbValue that points at its root container. */
 static void
@@ -252,4 +253,14 @@ hub_json_merge_patch(PG_FUNCTION_ARGS)
 		PG_RETURN_JSONB_P(target);
 	}
 	PG_RETURN_JSONB_P(json_merge_apply(target, PG_GETARG_JSONB_P(1)));
+}
+
+/*
+ * hub.json_merge_diff(from jsonb, to jsonb): SQL face of diff, the patch
+ * that hub.json_merge_patch(from, patch) turns into to.
+ */
+Datum
+hub_json_merge_diff(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_JSONB_P(json_merge_diff(PG_GETARG_JSONB_P(0), PG_GETARG_JSONB_P(1)));
 }
