@@ -117,6 +117,15 @@ RESET ROLE;
 SELECT changed_by, db_user FROM hub.config_audit_log ORDER BY id DESC LIMIT 1;
 DROP ROLE hub_test_admin;
 
+-- multi-row statements: each row gets its own version and history
+DELETE FROM hub.service_configs WHERE service_name IN ('new-service-name', 'data-bridge');
+INSERT INTO hub.service_configs (service_name, config_json)
+VALUES ('data-bridge', '{"v": 1}'), ('new-service-name', '{"v": 2}'), ('brand-new', '{"v": 3}');
+SELECT service_name, version, previous_version, action
+FROM (SELECT * FROM hub.config_audit_log ORDER BY id DESC LIMIT 5) last ORDER BY id;
+UPDATE hub.service_configs SET active = false;
+SELECT service_name, version, active FROM hub.service_configs ORDER BY service_name;
+
 -- every change of this file queued one outbox row
 SELECT count(*) AS outbox_rows, count(DISTINCT ref_id) AS distinct_revisions FROM hub.outbox;
 SELECT count(*) AS audit_rows FROM hub.config_audit_log;

@@ -75,12 +75,6 @@ typedef struct ConfigColumns
 
 static ConfigColumns config_cols;
 
-/*
- * Version a BEFORE INSERT found as the service's latest in history, kept for
- * the AFTER INSERT trigger of the same row (previous_version).
- */
-static char config_insert_service[HUB_SERVICE_NAME_MAX + 1];
-static char config_insert_previous[64];
 
 static SPIPlanPtr plan_latest_version = NULL;
 
@@ -402,11 +396,13 @@ config_check_expected(ConfigWriteContext *ctx, const char *current)
  * is the highest.
  */
 static char *
-config_latest_history_version(const char *service)
+config_latest_history_version(Relation rel, const char *service)
 {
 	Datum		arg = CStringGetTextDatum(service);
 	char	   *result = NULL;
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	if (plan_latest_version == NULL)
 	{
 		Oid			argtype = TEXTOID;
@@ -420,8 +416,10 @@ config_latest_history_version(const char *service)
 		SPI_keepplan(plan);
 		plan_latest_version = plan;
 	}
+	CONFIG_AS_OWNER_BEGIN(rel);
 	if (SPI_execute_plan(plan_latest_version, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading config history failed");
+	CONFIG_AS_OWNER_END();
 	if (SPI_processed == 1)
 	{
 		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -429,6 +427,7 @@ config_latest_history_version(const char *service)
 		result = SPI_palloc(strlen(v) + 1);
 		strcpy(result, v);
 	}
+	SPI_finish();
 	return result;
 }
 
@@ -597,21 +596,9 @@ config_before_write(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		char	   *latest;
-
 		config_check_expected(ctx, NULL);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		CONFIG_AS_OWNER_BEGIN(rel);
-		latest = config_latest_history_version(service);
-		CONFIG_AS_OWNER_END();
-		SPI_finish();
-		version = config_version_for_insert(service, asked, latest);
-
-		/* Keep the history's latest for the AFTER trigger's previous_version. */
-		strlcpy(config_insert_service, service, sizeof(config_insert_service));
-		strlcpy(config_insert_previous, latest ? latest : "",
-				sizeof(config_insert_previous));
+		version = config_version_for_insert(service, asked,
+											config_latest_history_version(rel, service));
 	}
 
 	/* Actor: an updated_by the statement itself set counts as explicit. */
@@ -751,11 +738,8 @@ config_after_write(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			previous = NULL;
-			if (config_insert_previous[0] != '\0' &&
-				strcmp(config_insert_service, service) == 0)
-				previous = pstrdup(config_insert_previous);
-			config_insert_service[0] = '\0';
+			/* a re-created service continues its history */
+			previous = config_latest_history_version(rel, service);
 			action = "created";
 		}
 		if (ctx != NULL && ctx->action != NULL)
