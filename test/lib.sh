@@ -10,7 +10,8 @@
 #   hub_pg_start NAME [conf]  initdb + start a PostgreSQL 15 as user postgres;
 #                             exports PGHOST PGPORT PGUSER for it (port:
 #                             HUB_PG_PORT if set, else a free one)
-#   hub_pg_stop NAME / hub_pg_restart NAME / hub_pg_kill NAME
+#   hub_pg_stop NAME / hub_pg_restart NAME / hub_pg_env NAME (export its PG*)
+#   hub_pg_replica NAME PRIMARY / hub_pg_promote NAME  streaming hot standby
 #   hub_nats_start NAME [args]  start nats-server; sets NATS_PORT, NATS_URL
 #                             (port: HUB_NATS_PORT if set, else a free one)
 #   hub_nats_stop NAME
@@ -116,6 +117,33 @@ hub_pg_stop() {
 	[ -f "$dir/data/postmaster.pid" ] || return 0
 	(cd / && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w \
 		-t 60 stop >/dev/null 2>&1) || true
+}
+
+# hub_pg_replica NAME PRIMARY: a streaming hot standby of cluster PRIMARY
+# (the primary needs no settings beyond the defaults: wal_level replica).
+hub_pg_replica() {
+	local name=$1 primary=$2 dir port pport
+	dir="$HUB_RUN/pg-$name"
+	pport=$(cat "$HUB_RUN/pg-$primary/port")
+	mkdir -p "$dir/sock"
+	chown -R postgres:postgres "$dir"
+	(cd / && runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$HUB_RUN/pg-$primary/sock" \
+		-p "$pport" -U postgres -D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1) || {
+		cat "$dir/basebackup.log" >&2
+		return 1
+	}
+	port=$(hub_free_port)
+	{
+		echo "port = $port"
+		echo "unix_socket_directories = '$dir/sock'"
+		echo "hot_standby = on"
+	} >>"$dir/data/postgresql.conf"
+	echo "$port" >"$dir/port"
+	hub_pg_up "$name"
+}
+
+hub_pg_promote() {
+	(cd / && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$HUB_RUN/pg-$1/data" -w promote >/dev/null)
 }
 
 hub_pg_restart() {
