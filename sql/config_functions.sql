@@ -1,18 +1,6 @@
 -- The config API: put, patch, get, history, diff, rollback, delete, get_at,
 -- compare-and-set.  Seed-shaped configs of the pilot services.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS central_hub CASCADE;
-CREATE EXTENSION central_hub;
-RESET client_min_messages;
-
--- try(sql): runs sql, answers 'ok' or 'SQLSTATE: message' (rolled back)
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i sql/regress_setup.psql
 
 -- put creates at 1.0.0, then bumps the patch version
 SELECT hub.put_config('polygon-historical-downloader',

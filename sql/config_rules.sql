@@ -1,17 +1,6 @@
 -- Every fault a user can cause: a specific SQLSTATE, a message naming the
 -- service and the problem, and nothing written.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS central_hub CASCADE;
-CREATE EXTENSION central_hub;
-RESET client_min_messages;
-
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i sql/regress_setup.psql
 
 SELECT hub.put_config('tick-aggregator', '{"operational": {"window_seconds": 60}}');
 

@@ -1,17 +1,6 @@
 -- The rules hold for plain SQL too: the seeds' admins INSERT and UPDATE
 -- hub.service_configs by hand.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS central_hub CASCADE;
-CREATE EXTENSION central_hub;
-RESET client_min_messages;
-
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i sql/regress_setup.psql
 
 -- the seeds' INSERT, as written there
 INSERT INTO hub.service_configs (service_name, config_json, version, description, tags)
