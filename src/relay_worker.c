@@ -863,6 +863,23 @@ relay_configure_nats(void)
 }
 
 /*
+ * The state shown while waiting: why NATS is not used, or idle.
+ */
+static const char *
+relay_idle_state(void)
+{
+	if (relay_nats_url[0] == '\0')
+		return "idle";
+	if (relay_client == NULL)
+		return "nats misconfigured";
+	if (!nats_client_connected(relay_client))
+		return "nats down";
+	if (relay_nats_retry_at > GetCurrentTimestamp())
+		return "nats failing";
+	return "idle";
+}
+
+/*
  * One cycle, choosing its kind from the NATS state.  Returns how long to
  * wait before the next one (ms; 0 = at once, -1 = extension missing).
  */
@@ -877,9 +894,7 @@ relay_cycle(void)
 	if (nats_client_connected(relay_client) && now >= relay_nats_retry_at)
 		return relay_cycle_publish(notify_ok);
 
-	relay_set_state(relay_client == NULL ? "nats misconfigured" :
-					nats_client_connected(relay_client) ? "nats failing" : "nats down",
-					"NATS unavailable: notifying only", false);
+	relay_set_state(relay_idle_state(), "NATS unavailable: notifying only", false);
 	{
 		long		wait = relay_cycle_notify_only(notify_ok);
 
@@ -968,9 +983,7 @@ relay_worker_main(Datum main_arg)
 		if (wait_ms != 0)
 		{
 			if (wait_ms > 0)
-				relay_set_state(!nats_client_connected(relay_client) && relay_nats_url[0] != '\0' ?
-								"nats down" : "idle",
-								"waiting for changes", true);
+				relay_set_state(relay_idle_state(), "waiting for changes", true);
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 wait_ms > 0 ? wait_ms : relay_interval_ms,
