@@ -59,6 +59,9 @@ PG_FUNCTION_INFO_V1(hub_relay_worker_status);
 /* First pause after NATS failed to confirm a batch; doubles per failure. */
 #define RELAY_NATS_BACKOFF_FIRST_MS	250
 
+/* Largest central_hub.relay_batch_size */
+#define RELAY_BATCH_MAX				100000
+
 /* GUCs */
 static char *relay_nats_url = NULL;
 static char *relay_subject_prefix = NULL;
@@ -76,6 +79,15 @@ static TimestampTz relay_nats_retry_at = 0; /* backoff after a failed batch */
 static int	relay_nats_backoff_ms = 0;
 static TimestampTz relay_notify_resume_at = 0;	/* NOTIFY paused until */
 static bool relay_committing_notify = false;
+static bool relay_extension_seen = false;	/* skip the catalog check */
+
+/*
+ * Rows NATS confirmed whose deletion rides on the next transaction: when
+ * more changes are already waiting, the DELETE joins the next batch's read
+ * instead of costing a transaction of its own.
+ */
+static int64 *relay_confirmed_ids = NULL;
+static int	relay_confirmed_count = 0;
 
 /* Prepared plans, kept across cycles */
 static SPIPlanPtr relay_plan_batch = NULL;
@@ -217,7 +229,7 @@ relay_worker_init(void)
 	DefineCustomIntVariable("central_hub.relay_batch_size",
 							"Most outbox rows the relay handles per transaction.",
 							NULL,
-							&relay_batch_size, 1000, 1, 100000,
+							&relay_batch_size, 1000, 1, RELAY_BATCH_MAX,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("central_hub.relay_interval",
@@ -353,10 +365,14 @@ relay_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (!OidIsValid(get_extension_oid("central_hub", true)))
+	if (!relay_extension_seen)
 	{
-		CommitTransactionCommand();
-		return false;
+		if (!OidIsValid(get_extension_oid("central_hub", true)))
+		{
+			CommitTransactionCommand();
+			return false;
+		}
+		relay_extension_seen = true;
 	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -547,6 +563,23 @@ relay_execute_ids(SPIPlanPtr plan, int64 *ids, int count)
 }
 
 /*
+ * Deletes the rows confirmed in the previous cycle, inside the current
+ * transaction.  They stay remembered until relay_commit_confirmed().
+ */
+static void
+relay_delete_confirmed(void)
+{
+	relay_execute_ids(relay_plan_delete, relay_confirmed_ids, relay_confirmed_count);
+}
+
+/* The transaction that deleted them committed. */
+static void
+relay_commit_confirmed(void)
+{
+	relay_confirmed_count = 0;
+}
+
+/*
  * Commits a transaction that queued NOTIFYs.  A full notification queue
  * makes the commit fail: the caller's error path then pauses NOTIFY so that
  * NATS delivery goes on without it.
@@ -557,6 +590,7 @@ relay_commit_notifying(int notified)
 	relay_committing_notify = notified > 0;
 	relay_commit();
 	relay_committing_notify = false;
+	relay_commit_confirmed();
 	if (notified > 0)
 		relay_count(notified, 0);
 }
@@ -588,6 +622,7 @@ relay_cycle_notify_and_clear(bool notify_ok)
 	if (!relay_begin())
 		return -1;
 	relay_prepare_plans();
+	relay_delete_confirmed();
 	relay_set_state("relaying", "notifying (no NATS configured)", false);
 	args[0] = Int32GetDatum(relay_batch_size);
 	if (SPI_execute_plan(relay_plan_notify_clear, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -614,6 +649,7 @@ relay_cycle_notify_only(bool notify_ok)
 	if (!relay_begin())
 		return -1;
 	relay_prepare_plans();
+	relay_delete_confirmed();
 	args[0] = Int32GetDatum(relay_batch_size);
 	args[1] = Int64GetDatum(0);
 	if (SPI_execute_plan(relay_plan_notify_pending, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -684,14 +720,16 @@ relay_cycle_publish(bool notify_ok)
 	if (!relay_begin())
 		return -1;
 	relay_prepare_plans();
+	relay_delete_confirmed();
 	args[0] = Int32GetDatum(relay_batch_size);
 	args[1] = CStringGetTextDatum(relay_subject_prefix);
-	if (SPI_execute_plan(relay_plan_batch, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(relay_plan_batch, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the outbox failed");
 	n = (int) SPI_processed;
 	if (n == 0)
 	{
 		relay_commit();
+		relay_commit_confirmed();
 		return relay_interval_ms;
 	}
 	rows = MemoryContextAlloc(relay_cycle_ctx, sizeof(RelayRow) * n);
@@ -777,15 +815,27 @@ relay_cycle_publish(bool notify_ok)
 		nats_client_publish_batch(relay_client, msgs, nmsgs,
 								  relay_confirm_timeout_ms, errbuf, sizeof(errbuf));
 
-	/* 3. forget what NATS confirmed, remember what was notified */
-	if (!relay_begin())
-		return -1;
-	relay_prepare_plans();
+	/*
+	 * 3. forget what NATS confirmed (in the next batch's transaction when
+	 * changes are already waiting), remember what was notified
+	 */
 	if (confirmed)
-		relay_execute_ids(relay_plan_delete, ids, n);
-	else
-		relay_execute_ids(relay_plan_set_notified, notified_ids, nnotified);
-	relay_commit();
+	{
+		memcpy(relay_confirmed_ids, ids, sizeof(int64) * n);
+		relay_confirmed_count = n;
+	}
+	if (!confirmed || (!MyLatch->is_set && n < relay_batch_size))
+	{
+		if (!relay_begin())
+			return -1;
+		relay_prepare_plans();
+		if (confirmed)
+			relay_delete_confirmed();
+		else
+			relay_execute_ids(relay_plan_set_notified, notified_ids, nnotified);
+		relay_commit();
+		relay_commit_confirmed();
+	}
 
 	if (confirmed)
 	{
@@ -924,6 +974,7 @@ relay_cycle_failed(void)
 	AbortCurrentTransaction();
 
 	relay_set_error(edata->message);
+	relay_extension_seen = false;
 	if (notifying)
 	{
 		relay_notify_resume_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -967,6 +1018,8 @@ relay_worker_main(Datum main_arg)
 	relay_cycle_ctx = AllocSetContextCreate(TopMemoryContext,
 											"central_hub relay cycle",
 											ALLOCSET_DEFAULT_SIZES);
+	relay_confirmed_ids = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(int64) * RELAY_BATCH_MAX);
 
 	SpinLockAcquire(&outbox_shared->mutex);
 	outbox_shared->relay_pid = MyProcPid;
