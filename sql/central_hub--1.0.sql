@@ -257,6 +257,13 @@ GRANT EXECUTE ON FUNCTION
 -- notified yet through this index.
 CREATE INDEX outbox_unnotified_idx ON hub.outbox (id) WHERE notified_at IS NULL;
 
+-- The outbox is a queue: every row is inserted and soon deleted.  Vacuum it
+-- after a fixed number of dead rows rather than a fraction of a table that
+-- is usually empty, so that the relay's index scans stay short.
+ALTER TABLE hub.outbox SET (autovacuum_vacuum_scale_factor = 0,
+							autovacuum_vacuum_threshold = 5000,
+							autovacuum_vacuum_cost_delay = 0);
+
 CREATE FUNCTION hub.relay_worker_status(
 	OUT pid int, OUT state text, OUT nats_configured boolean,
 	OUT connected boolean, OUT sent bigint, OUT notified bigint,
