@@ -164,9 +164,13 @@ tap_is "$(($(listen_count hub_config) - notes_before))" 3 "with nats_url empty (
 hub_wait_for 10 relay_backlog_is 0
 tap_is "$(rsql "SELECT count(*) FROM hub.outbox")" 0 "with nats_url empty the outbox is cleared"
 tap_is "$(wc -l <"$HUB_RUN/sub-all.out")" "$lines_before" "with nats_url empty nothing is published"
-relay_set central_hub.nats_url "$NATS_URL"
+dead_port=$(hub_free_port)
+relay_set central_hub.nats_url "nats://127.0.0.1:$dead_port, $NATS_URL"
 hub_wait_for 20 relay_is connected t
-tap_is "$(relay_field connected)" t "setting nats_url again (SIGHUP) reconnects"
+tap_is "$(relay_field connected)" t "setting nats_url again (SIGHUP) to a comma-separated list with a dead server connects"
+rsql "SELECT hub.put_config('listed', '{}')" >/dev/null
+hub_wait_for 20 relay_backlog_is 0
+tap_is "$(tail -n 1 "$HUB_RUN/sub-all.out" | cut -d' ' -f1)" config.update.listed "and publishing resumes through the live server"
 
 # --- SIGTERM with NATS unreachable is fast ----------------------------------
 hub_nats_stop main
