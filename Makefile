@@ -17,7 +17,9 @@ OBJS = \
 	src/json_merge.o \
 	src/semver.o \
 	src/outbox.o \
-	src/hub_catalog.o
+	src/hub_catalog.o \
+	src/relay_worker.o \
+	src/nats_client.o
 
 EXTENSION = central_hub
 DATA = sql/central_hub--1.0.sql
@@ -29,7 +31,7 @@ REGRESS_OPTS = --inputdir=.
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
-SHLIB_LINK =
+SHLIB_LINK = -lnats
 
 # No LLVM bitcode: it needs clang and buys nothing for this extension.
 override with_llvm = no
@@ -53,3 +55,26 @@ stop:
 
 bench:
 	bash bench/run
+
+# hub-sub: a tiny NATS subscriber to watch the relay's messages (Debian
+# ships no NATS command-line client).  Installed on PATH by `make install`.
+HUB_BINDIR ?= /usr/local/bin
+
+all: bin/hub-sub
+
+bin/hub-sub: src/tools/hub_sub.c
+	@mkdir -p bin
+	$(CC) -O2 -g -Wall -Wextra $(COPT) -o $@ $< -lnats -lpthread
+
+install: install-hub-sub
+
+.PHONY: install-hub-sub
+install-hub-sub: bin/hub-sub
+	install -d '$(DESTDIR)$(HUB_BINDIR)'
+	install -m 755 bin/hub-sub '$(DESTDIR)$(HUB_BINDIR)/hub-sub'
+
+clean: clean-hub-sub
+
+.PHONY: clean-hub-sub
+clean-hub-sub:
+	rm -f bin/hub-sub

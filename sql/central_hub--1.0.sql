@@ -275,3 +275,61 @@ GRANT EXECUTE ON FUNCTION
 	hub.delete_config(text, text, text, text),
 	hub.rollback_config(text, text, text, text)
 	TO hub_writer;
+
+------------------------------------------------------------------------------
+-- Relay: outbox -> NOTIFY hub_config / hub_health and NATS (src/relay_worker.c)
+------------------------------------------------------------------------------
+-- While NATS is down the relay still notifies, and finds the rows it has not
+-- notified yet through this index.
+CREATE INDEX outbox_unnotified_idx ON hub.outbox (id) WHERE notified_at IS NULL;
+
+-- The outbox is a queue: every row is inserted and soon deleted.  Vacuum it
+-- after a fixed number of dead rows rather than a fraction of a table that
+-- is usually empty, so that the relay's index scans stay short.
+ALTER TABLE hub.outbox SET (autovacuum_vacuum_scale_factor = 0,
+							autovacuum_vacuum_threshold = 5000,
+							autovacuum_vacuum_cost_delay = 0);
+
+CREATE FUNCTION hub.relay_worker_status(
+	OUT pid int, OUT state text, OUT nats_configured boolean,
+	OUT connected boolean, OUT sent bigint, OUT notified bigint,
+	OUT last_publish_at timestamptz, OUT last_error text,
+	OUT last_error_at timestamptz)
+	RETURNS record AS 'MODULE_PATHNAME', 'hub_relay_worker_status'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION hub.relay_worker_status() IS
+	'The relay worker''s counters and state from shared memory (since the server started)';
+
+CREATE VIEW hub.relay_status AS
+	SELECT w.connected,
+		   (SELECT count(*) FROM hub.outbox) AS backlog,
+		   (SELECT now() - min(o.queued_at) FROM hub.outbox o) AS oldest_pending_age,
+		   w.last_publish_at,
+		   w.last_error,
+		   w.sent,
+		   w.notified,
+		   (SELECT count(*) FROM hub.outbox o WHERE o.notified_at IS NULL) AS unnotified,
+		   w.state,
+		   w.pid,
+		   w.nats_configured,
+		   w.last_error_at
+	  FROM hub.relay_worker_status() w;
+
+COMMENT ON VIEW hub.relay_status IS
+	'The relay worker: NATS connection, outbox backlog, counters, last error';
+COMMENT ON COLUMN hub.relay_status.connected IS 'Connected to a NATS server (false when central_hub.nats_url is empty)';
+COMMENT ON COLUMN hub.relay_status.backlog IS 'Outbox rows waiting for NATS to confirm them';
+COMMENT ON COLUMN hub.relay_status.oldest_pending_age IS 'Age of the oldest waiting row (NULL when none)';
+COMMENT ON COLUMN hub.relay_status.last_publish_at IS 'When NATS last confirmed a batch';
+COMMENT ON COLUMN hub.relay_status.last_error IS 'The relay''s most recent error (see last_error_at)';
+COMMENT ON COLUMN hub.relay_status.sent IS 'Messages confirmed by NATS since the server started';
+COMMENT ON COLUMN hub.relay_status.notified IS 'NOTIFYs committed since the server started';
+COMMENT ON COLUMN hub.relay_status.unnotified IS 'Waiting rows whose NOTIFY is not sent yet';
+COMMENT ON COLUMN hub.relay_status.state IS 'idle, relaying, nats down, nats failing, nats misconfigured, no extension, starting, not running';
+COMMENT ON COLUMN hub.relay_status.pid IS 'Process id of the relay worker (also in pg_stat_activity)';
+COMMENT ON COLUMN hub.relay_status.nats_configured IS 'central_hub.nats_url is set';
+COMMENT ON COLUMN hub.relay_status.last_error_at IS 'When last_error happened';
+
+REVOKE ALL ON FUNCTION hub.relay_worker_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION hub.relay_worker_status() TO hub_reader;
+GRANT SELECT ON hub.relay_status TO hub_reader;

@@ -16,6 +16,7 @@
 #include "central_hub.h"
 #include "config_store.h"
 #include "outbox.h"
+#include "relay_worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,6 +37,7 @@ _PG_init(void)
 
 	config_store_init();
 	outbox_init();
+	relay_worker_init();
 
 	MarkGUCPrefixReserved("central_hub");
 }

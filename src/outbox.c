@@ -52,6 +52,7 @@ outbox_shmem_startup(void)
 									sizeof(OutboxShared), &found);
 	if (!found)
 	{
+		memset(outbox_shared, 0, sizeof(OutboxShared));
 		SpinLockInit(&outbox_shared->mutex);
 		outbox_shared->relay_latch = NULL;
 		outbox_shared->wakeups = 0;
