@@ -16,7 +16,8 @@ OBJS = \
 	src/config_functions.o \
 	src/json_merge.o \
 	src/semver.o \
-	src/outbox.o
+	src/outbox.o \
+	src/registry.o
 
 EXTENSION = central_hub
 DATA = sql/central_hub--1.0.sql
