@@ -17,7 +17,10 @@ OBJS = \
 	src/json_merge.o \
 	src/semver.o \
 	src/outbox.o \
-	src/registry.o
+	src/registry.o \
+	src/health_check.o \
+	src/health_worker.o \
+	src/http_probe.o
 
 EXTENSION = central_hub
 DATA = sql/central_hub--1.0.sql
@@ -29,7 +32,7 @@ REGRESS_OPTS = --inputdir=. --outputdir=results --load-extension=central_hub
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
-SHLIB_LINK =
+SHLIB_LINK = -lcurl
 
 # No LLVM bitcode: it needs clang and buys nothing for this extension.
 override with_llvm = no

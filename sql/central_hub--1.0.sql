@@ -366,15 +366,28 @@ CREATE FUNCTION hub.health_summary()
 COMMENT ON FUNCTION hub.health_summary() IS
 	'{"total_services","healthy","degraded","unhealthy","unknown","services":{name: status}}';
 
-REVOKE ALL ON hub.service_instances, hub.health_status FROM PUBLIC;
+CREATE FUNCTION hub.health_worker_stats(
+	OUT pid integer, OUT cycles bigint, OUT last_cycle_start timestamptz,
+	OUT last_cycle_ms double precision, OUT last_checks integer,
+	OUT last_failures integer, OUT last_transitions integer,
+	OUT total_checks bigint, OUT total_failures bigint, OUT failed_cycles bigint)
+	AS 'MODULE_PATHNAME', 'hub_health_worker_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION hub.health_worker_stats() IS
+	'The health worker''s figures from shared memory (zeros without shared_preload_libraries)';
+
+CREATE VIEW hub.health_worker AS SELECT * FROM hub.health_worker_stats();
+COMMENT ON VIEW hub.health_worker IS
+	'The health worker''s figures: cycles done, last cycle''s duration, checks and failures, totals';
+
+REVOKE ALL ON hub.service_instances, hub.health_status, hub.health_worker FROM PUBLIC;
 REVOKE ALL ON FUNCTION hub.service_instance_check(),
 	hub.register_service(text, text, integer, text, jsonb, text, integer, text),
 	hub.deregister_service(text, text), hub.heartbeat(text, text),
-	hub.discover(text), hub.health_summary()
+	hub.discover(text), hub.health_summary(), hub.health_worker_stats()
 	FROM PUBLIC;
 
-GRANT SELECT ON hub.service_instances, hub.health_status TO hub_reader;
-GRANT EXECUTE ON FUNCTION hub.discover(text), hub.health_summary()
+GRANT SELECT ON hub.service_instances, hub.health_status, hub.health_worker TO hub_reader;
+GRANT EXECUTE ON FUNCTION hub.discover(text), hub.health_summary(), hub.health_worker_stats()
 	TO hub_reader;
 
 GRANT INSERT, UPDATE, DELETE ON hub.service_instances TO hub_admin;

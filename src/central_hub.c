@@ -15,6 +15,7 @@
 
 #include "central_hub.h"
 #include "config_store.h"
+#include "health_worker.h"
 #include "outbox.h"
 
 PG_MODULE_MAGIC;
@@ -36,6 +37,7 @@ _PG_init(void)
 
 	config_store_init();
 	outbox_init();
+	health_worker_init();
 
 	MarkGUCPrefixReserved("central_hub");
 }
