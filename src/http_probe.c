@@ -42,6 +42,8 @@
 #include <curl/curl.h>
 
 #include "miscadmin.h"
+#include "postmaster/interrupt.h"
+#include "utils/guc.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
@@ -734,6 +736,12 @@ probe_loop(const HttpProbeRequest *requests, int nrequests, int concurrency,
 		{
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			/* served at once; new settings apply from the next cycle */
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
 		}
 
 		nready = epoll_wait(probe_epoll_fd, events, PROBE_EPOLL_BATCH, 0);
