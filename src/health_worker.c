@@ -5,7 +5,9 @@
  *	  records their status, and it expires heartbeat (TTL) instances.
  *
  * One cycle (drawn in src/README.health_worker.md):
- *	1. read the polled instances in a short transaction, commit;
+ *	1. read the polled instances in a short transaction, commit; slowest
+ *	   first (new ones, then by last latency), so that the timeouts of
+ *	   hanging endpoints run alongside the others' checks, not after them;
  *	2. check them all with http_probe_run (no transaction open: the network
  *	   is slow and hostile), the latch in the wait set;
  *	3. write the whole cycle in one transaction: every instance's counters
@@ -145,7 +147,8 @@ static HealthPlan plan_extension = {
 static HealthPlan plan_read = {
 	"SELECT service_name, instance_id, host, port, protocol, health_endpoint,"
 	" status, consecutive_failures, consecutive_successes"
-	" FROM hub.service_instances WHERE ttl_seconds IS NULL",
+	" FROM hub.service_instances WHERE ttl_seconds IS NULL"
+	" ORDER BY last_latency_ms DESC NULLS FIRST",
 	0, {InvalidOid}
 };
 static HealthPlan plan_write_polled = {
