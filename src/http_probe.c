@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -536,8 +537,17 @@ probe_prepare(int concurrency, int nrequests, const char *allowed_hosts)
 		curl_multi_setopt(probe_multi, CURLMOPT_SOCKETFUNCTION, probe_socket_cb);
 		curl_multi_setopt(probe_multi, CURLMOPT_TIMERFUNCTION, probe_timer_cb);
 	}
-	/* pool a connection per instance, within reason */
+	/*
+	 * Pool a connection per instance, within reason: at most half the
+	 * descriptors this process may open, the requests in flight included.
+	 */
 	maxconnects = Max(concurrency, Min(nrequests, 1024));
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			maxconnects = Max(1, Min(maxconnects, (long) rl.rlim_cur / 2 - concurrency));
+	}
 	if (maxconnects != probe_maxconnects)
 	{
 		curl_multi_setopt(probe_multi, CURLMOPT_MAXCONNECTS, maxconnects);
