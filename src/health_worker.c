@@ -31,7 +31,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -477,8 +476,15 @@ health_probe_done(int index, const HttpProbeResult *r, void *arg)
 		t->verdict = HEALTH_FAIL;
 		reason = pstrdup(r->error ? r->error : "request failed");
 	}
-	if (reason != NULL && strlen(reason) > HEALTH_ERROR_MAX)
-		reason[pg_mbcliplen(reason, strlen(reason), HEALTH_ERROR_MAX)] = '\0';
+	/* reasons quote libcurl and servers: keep them short, printable ASCII */
+	if (reason != NULL)
+	{
+		if (strlen(reason) > HEALTH_ERROR_MAX)
+			reason[HEALTH_ERROR_MAX] = '\0';
+		for (unsigned char *p = (unsigned char *) reason; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				*p = '?';
+	}
 
 	t->checked = true;
 	t->error = reason;
