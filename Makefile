@@ -19,7 +19,11 @@ OBJS = \
 	src/outbox.o \
 	src/hub_catalog.o \
 	src/relay_worker.o \
-	src/nats_client.o
+	src/nats_client.o \
+	src/registry.o \
+	src/health_check.o \
+	src/health_worker.o \
+	src/http_probe.o
 
 EXTENSION = central_hub
 DATA = sql/central_hub--1.0.sql
@@ -31,7 +35,7 @@ REGRESS_OPTS = --inputdir=.
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
-SHLIB_LINK = -lnats
+SHLIB_LINK = -lnats -lcurl
 
 # No LLVM bitcode: it needs clang and buys nothing for this extension.
 override with_llvm = no

@@ -333,3 +333,149 @@ COMMENT ON COLUMN hub.relay_status.last_error_at IS 'When last_error happened';
 REVOKE ALL ON FUNCTION hub.relay_worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hub.relay_worker_status() TO hub_reader;
 GRANT SELECT ON hub.relay_status TO hub_reader;
+
+------------------------------------------------------------------------------
+-- Registry and health (src/registry.c, src/health_worker.c, src/http_probe.c)
+------------------------------------------------------------------------------
+CREATE TABLE hub.service_instances (
+	service_name          text NOT NULL,
+	instance_id           text NOT NULL,
+	host                  text NOT NULL,
+	port                  integer NOT NULL,
+	protocol              text NOT NULL DEFAULT 'http',
+	health_endpoint       text NOT NULL DEFAULT '/health',
+	metadata              jsonb NOT NULL DEFAULT '{}',
+	ttl_seconds           integer,
+	registered_at         timestamptz NOT NULL DEFAULT now(),
+	last_heartbeat        timestamptz,
+	status                text NOT NULL DEFAULT 'unknown'
+		CHECK (status IN ('unknown', 'healthy', 'degraded', 'unhealthy')),
+	status_since          timestamptz NOT NULL DEFAULT now(),
+	last_check_at         timestamptz,
+	last_latency_ms       double precision,
+	consecutive_failures  integer NOT NULL DEFAULT 0,
+	consecutive_successes integer NOT NULL DEFAULT 0,
+	last_error            text,
+	PRIMARY KEY (service_name, instance_id)
+);
+
+COMMENT ON TABLE hub.service_instances IS
+	'Registered service instances and their health; written by hub.register_service and the health worker';
+COMMENT ON COLUMN hub.service_instances.service_name IS
+	'Service name, ^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$ (checked by a C trigger)';
+COMMENT ON COLUMN hub.service_instances.instance_id IS
+	'Instance name within the service: 1 to 200 of letters, digits and . _ : [ ] -';
+COMMENT ON COLUMN hub.service_instances.host IS 'Host name or IP address the health worker connects to';
+COMMENT ON COLUMN hub.service_instances.port IS 'TCP port, 1 to 65535';
+COMMENT ON COLUMN hub.service_instances.protocol IS 'http or https';
+COMMENT ON COLUMN hub.service_instances.health_endpoint IS 'Path of the health endpoint, starting with /';
+COMMENT ON COLUMN hub.service_instances.metadata IS 'Free JSON object given at registration';
+COMMENT ON COLUMN hub.service_instances.ttl_seconds IS
+	'NULL: the worker polls the health endpoint; set: heartbeat-driven, unhealthy without a heartbeat for this long';
+COMMENT ON COLUMN hub.service_instances.registered_at IS 'When the instance was (last) registered';
+COMMENT ON COLUMN hub.service_instances.last_heartbeat IS 'Last hub.heartbeat (registration counts as one)';
+COMMENT ON COLUMN hub.service_instances.status IS 'unknown (not yet decided), healthy, degraded or unhealthy';
+COMMENT ON COLUMN hub.service_instances.status_since IS 'When status last changed (central_hub.deregister_after counts from it)';
+COMMENT ON COLUMN hub.service_instances.last_check_at IS 'When the worker last checked the instance';
+COMMENT ON COLUMN hub.service_instances.last_latency_ms IS 'Duration of the last health request';
+COMMENT ON COLUMN hub.service_instances.consecutive_failures IS 'Failed checks in a row';
+COMMENT ON COLUMN hub.service_instances.consecutive_successes IS 'Passing (healthy or degraded) checks in a row';
+COMMENT ON COLUMN hub.service_instances.last_error IS 'Why the last check failed or was degraded; NULL after a pass';
+
+CREATE FUNCTION hub.service_instance_check() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'service_instance_check' LANGUAGE C;
+COMMENT ON FUNCTION hub.service_instance_check() IS
+	'Checks name, instance id, host, port, protocol, endpoint, metadata and ttl of a registered instance';
+
+CREATE TRIGGER service_instance_check
+	BEFORE INSERT OR UPDATE OF service_name, instance_id, host, port, protocol,
+		health_endpoint, metadata, ttl_seconds
+	ON hub.service_instances
+	FOR EACH ROW EXECUTE FUNCTION hub.service_instance_check();
+
+CREATE FUNCTION hub.register_service(service_name text, host text, port integer,
+									 health_endpoint text DEFAULT '/health',
+									 metadata jsonb DEFAULT '{}',
+									 instance_id text DEFAULT NULL,
+									 ttl_seconds integer DEFAULT NULL,
+									 protocol text DEFAULT 'http')
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_register_service' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.register_service(text, text, integer, text, jsonb, text, integer, text) IS
+	'Registers (or re-registers) an instance; instance_id defaults to metadata.instance_id, else host:port; returns the instance id';
+
+CREATE FUNCTION hub.deregister_service(service_name text, instance_id text DEFAULT NULL)
+	RETURNS integer AS 'MODULE_PATHNAME', 'hub_deregister_service' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.deregister_service(text, text) IS
+	'Removes one instance, or every instance of the service when instance_id is NULL; returns how many';
+
+CREATE FUNCTION hub.heartbeat(service_name text, instance_id text)
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_heartbeat' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.heartbeat(text, text) IS
+	'Records that the instance is alive (keeps TTL instances healthy); returns its current status';
+
+CREATE FUNCTION hub.discover(service_name text)
+	RETURNS TABLE (instance_id text, url text, status text, metadata jsonb)
+	AS 'MODULE_PATHNAME', 'hub_discover' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.discover(text) IS
+	'The service''s instances with their base URL, healthy first (then degraded, unknown, unhealthy)';
+
+-- A service is unknown while none of its instances has been decided,
+-- healthy when every decided instance is healthy, degraded when at least
+-- one is healthy or degraded, unhealthy otherwise.
+CREATE VIEW hub.health_status AS
+SELECT service_name,
+	   CASE
+		   WHEN count(*) FILTER (WHERE status <> 'unknown') = 0 THEN 'unknown'
+		   WHEN count(*) FILTER (WHERE status = 'healthy')
+				= count(*) FILTER (WHERE status <> 'unknown') THEN 'healthy'
+		   WHEN count(*) FILTER (WHERE status IN ('healthy', 'degraded')) > 0 THEN 'degraded'
+		   ELSE 'unhealthy'
+	   END AS service_status,
+	   count(*) FILTER (WHERE status = 'healthy') || '/' || count(*) AS instances,
+	   count(*) FILTER (WHERE status = 'healthy') AS healthy_instances,
+	   count(*) AS total_instances,
+	   (array_agg(status ORDER BY CASE status WHEN 'unhealthy' THEN 0
+			WHEN 'degraded' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END))[1] AS worst_status,
+	   max(last_check_at) AS last_check_at,
+	   (array_agg(instance_id || ': ' || last_error ORDER BY last_check_at DESC NULLS LAST)
+			FILTER (WHERE last_error IS NOT NULL))[1] AS last_error
+FROM hub.service_instances
+GROUP BY service_name;
+
+COMMENT ON VIEW hub.health_status IS
+	'One row per registered service: aggregate status, healthy/total instances, worst instance status, last check and last error';
+
+CREATE FUNCTION hub.health_summary()
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'hub_health_summary' LANGUAGE C STABLE;
+COMMENT ON FUNCTION hub.health_summary() IS
+	'{"total_services","healthy","degraded","unhealthy","unknown","services":{name: status}}';
+
+CREATE FUNCTION hub.health_worker_stats(
+	OUT pid integer, OUT cycles bigint, OUT last_cycle_start timestamptz,
+	OUT last_cycle_ms double precision, OUT last_checks integer,
+	OUT last_failures integer, OUT last_transitions integer,
+	OUT total_checks bigint, OUT total_failures bigint, OUT failed_cycles bigint)
+	AS 'MODULE_PATHNAME', 'hub_health_worker_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION hub.health_worker_stats() IS
+	'The health worker''s figures from shared memory (zeros without shared_preload_libraries)';
+
+CREATE VIEW hub.health_worker AS SELECT * FROM hub.health_worker_stats();
+COMMENT ON VIEW hub.health_worker IS
+	'The health worker''s figures: cycles done, last cycle''s duration, checks and failures, totals';
+
+REVOKE ALL ON hub.service_instances, hub.health_status, hub.health_worker FROM PUBLIC;
+REVOKE ALL ON FUNCTION hub.service_instance_check(),
+	hub.register_service(text, text, integer, text, jsonb, text, integer, text),
+	hub.deregister_service(text, text), hub.heartbeat(text, text),
+	hub.discover(text), hub.health_summary(), hub.health_worker_stats()
+	FROM PUBLIC;
+
+GRANT SELECT ON hub.service_instances, hub.health_status, hub.health_worker TO hub_reader;
+GRANT EXECUTE ON FUNCTION hub.discover(text), hub.health_summary(), hub.health_worker_stats()
+	TO hub_reader;
+
+GRANT INSERT, UPDATE, DELETE ON hub.service_instances TO hub_admin;
+GRANT EXECUTE ON FUNCTION
+	hub.register_service(text, text, integer, text, jsonb, text, integer, text),
+	hub.deregister_service(text, text), hub.heartbeat(text, text)
+	TO hub_admin;

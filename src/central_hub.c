@@ -15,6 +15,7 @@
 
 #include "central_hub.h"
 #include "config_store.h"
+#include "health_worker.h"
 #include "outbox.h"
 #include "relay_worker.h"
 
@@ -38,6 +39,7 @@ _PG_init(void)
 	config_store_init();
 	outbox_init();
 	relay_worker_init();
+	health_worker_init();
 
 	MarkGUCPrefixReserved("central_hub");
 }
