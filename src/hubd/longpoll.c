@@ -16,7 +16,7 @@
  *         -> notifications: resume the service's parked requests
  *         -> re-check due:  versions of parked services; resume changed
  *         -> resume expired
- *         connection lost -> reconnect at the next turn
+ *         connection lost -> reconnect every second, then re-check at once
  */
 #include "longpoll.h"
 
@@ -30,6 +30,9 @@
 
 #include "log.h"
 #include "metrics.h"
+
+/* While the listen connection is down, it is retried this often (seconds). */
+#define LONGPOLL_RECONNECT_INTERVAL 1.0
 
 static pthread_mutex_t longpoll_mutex = PTHREAD_MUTEX_INITIALIZER;
 static HubRequest *longpoll_head;	/* parked requests */
@@ -260,6 +263,7 @@ longpoll_main(void *arg)
 {
 	PGconn	   *conn = NULL;
 	double		next_check = 0;
+	double		next_connect = 0;
 	double		interval = hubd_options.poll_interval_ms / 1000.0;
 
 	for (;;)
@@ -279,8 +283,13 @@ longpoll_main(void *arg)
 		}
 		pthread_mutex_unlock(&longpoll_mutex);
 
-		if (conn == NULL && now >= next_check)
+		if (conn == NULL && now >= next_connect)
+		{
 			conn = longpoll_connect();
+			next_connect = now + LONGPOLL_RECONNECT_INTERVAL;
+			if (conn != NULL)
+				next_check = 0; /* changes may have been missed meanwhile */
+		}
 
 		earliest = longpoll_wake_expired(now);
 		if (now >= next_check)
@@ -292,6 +301,8 @@ longpoll_main(void *arg)
 		until = next_check;
 		if (earliest > 0 && earliest < until)
 			until = earliest;
+		if (conn == NULL && next_connect < until)
+			until = next_connect;
 
 		fds[0].fd = longpoll_pipe[0];
 		fds[0].events = POLLIN;
@@ -313,8 +324,7 @@ longpoll_main(void *arg)
 						 PQerrorMessage(conn));
 				PQfinish(conn);
 				conn = NULL;
-				/* a change may have been missed: re-check at once */
-				next_check = 0;
+				next_connect = 0;
 				continue;
 			}
 			longpoll_drain_notifications(conn);
