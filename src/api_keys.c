@@ -28,6 +28,9 @@ PG_FUNCTION_INFO_V1(hub_api_key_authenticate);
 #define API_KEY_RANDOM_BYTES 32
 #define API_KEY_PREFIX "hub_"
 
+/* The key lookup of hub.api_key_authenticate, kept for the session. */
+static SPIPlanPtr api_key_lookup_plan = NULL;
+
 /* Returns the SHA-256 of key as a bytea. */
 static bytea *
 api_key_hash(const char *key, size_t len)
@@ -173,9 +176,20 @@ hub_api_key_authenticate(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT name, role FROM hub.api_keys"
-							   " WHERE key_hash = $1 AND NOT disabled",
-							   1, types, args, NULL, true, 1);
+	/* hubd calls this once per request: keep the plan for the session */
+	if (api_key_lookup_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT name, role FROM hub.api_keys"
+									   " WHERE key_hash = $1 AND NOT disabled",
+									   1, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the API key lookup: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		api_key_lookup_plan = plan;
+	}
+	rc = SPI_execute_plan(api_key_lookup_plan, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not look up API key: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 1)
