@@ -41,6 +41,13 @@ static const DbStatementDef db_statements[STMT_COUNT] = {
 	" FROM hub.api_key_authenticate($1) k"},
 	[STMT_NO_AUTH] = {"hubd_no_auth",
 	"SELECT set_config('central_hub.actor', $1, true)"},
+	[STMT_AUTH_CONFIG_GET] = {"hubd_auth_config_get",
+		"SELECT c.config_json::text, c.version,"
+		" (extract(epoch FROM c.updated_at) * 1000)::int8, k.name,"
+		" set_config('role', k.role, true),"
+		" set_config('central_hub.actor', k.name, true)"
+		" FROM hub.api_key_authenticate($1) k"
+	" LEFT JOIN hub.service_configs c ON c.service_name = $2"},
 	[STMT_CONFIG_GET] = {"hubd_config_get",
 		"SELECT config_json::text, version,"
 		" (extract(epoch FROM updated_at) * 1000)::int8"

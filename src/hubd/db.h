@@ -12,6 +12,7 @@ typedef enum DbStmt
 {
 	STMT_AUTH,					/* $1 key: checks it, SET LOCAL ROLE + actor */
 	STMT_NO_AUTH,				/* $1 actor: --no-auth mode */
+	STMT_AUTH_CONFIG_GET,		/* $1 key $2 service: STMT_AUTH + STMT_CONFIG_GET */
 	STMT_CONFIG_GET,			/* $1 service */
 	STMT_CONFIG_PATCH,			/* $1 service $2 patch $3 version $4 reason $5 expected */
 	STMT_CONFIG_PUT,			/* same, whole config */

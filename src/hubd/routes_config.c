@@ -138,7 +138,8 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 
 	if (!routes_run(req, resp, &call, 1, &out, &first))
 		return;
-	found = db_ntuples(&out, first) > 0;
+	/* no row, or (key check joined in) a row of NULLs: no config */
+	found = db_value(&out, first, 0, 1) != NULL;
 	cfg = db_value(&out, first, 0, 0);
 	cur = db_value(&out, first, 0, 1);
 	updated = db_value(&out, first, 0, 2);
