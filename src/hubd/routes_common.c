@@ -63,6 +63,7 @@ static const SqlstateMap routes_sqlstates[] = {
 	{"HB010", 404, "unknown_instance"},
 	{"0A000", 501, "not_available"},
 	{"57014", 503, "timeout"},
+	{"25006", 503, "read_only"},
 	{"53*", 503, "database_busy"},
 	{"22*", 422, "invalid_value"},
 	{"HB*", 422, "invalid_value"},
