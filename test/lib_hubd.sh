@@ -25,7 +25,7 @@ hubd_start() {
 	shift
 	port=$(hub_free_port)
 	HUBD_LOG="$HUB_RUN/hubd-$name.log"
-	"$HUB_ROOT/src/hubd/hubd" --db "host=$PGHOST port=$PGPORT dbname=$HUBD_DB user=postgres" \
+	"${HUBD_BIN:-$HUB_ROOT/src/hubd/hubd}" --db "host=$PGHOST port=$PGPORT dbname=$HUBD_DB user=postgres" \
 		--listen "127.0.0.1:$port" "$@" >>"$HUBD_LOG" 2>&1 &
 	HUBD_PID=$!
 	hub_track_pid "$HUBD_PID" "hubd-$name"

@@ -23,6 +23,7 @@ typedef struct HubdOptions
 	int			listen_port;	/* --listen port part */
 	int			threads;		/* --threads: worker threads = connections */
 	bool		no_auth;		/* --no-auth: development only */
+	char	   *default_key;	/* --default-key-file: key of keyless requests */
 	size_t		max_body;		/* --max-body: larger bodies get 413 */
 	int			max_wait;		/* --max-wait: long-poll cap in seconds */
 	int			poll_interval_ms;	/* --poll-interval: long-poll re-check */

@@ -47,6 +47,8 @@ hubd_usage(FILE *out)
 			"  --max-wait SECONDS    longest long-poll wait (default 300)\n"
 			"  --poll-interval MS    long-poll re-check without NOTIFY (default 1000)\n"
 			"  --max-waiters N       parked long-polls at most (default 10000)\n"
+			"  --default-key-file F  requests without X-API-Key use the key in F\n"
+			"                        (for clients that cannot send one; give it a small role)\n"
 			"  --no-auth             NO API KEYS: local development only\n"
 			"  --verbose             debug log\n"
 			"  --help, --version\n");
@@ -86,6 +88,36 @@ hubd_parse_listen(const char *arg)
 	return true;
 }
 
+/*
+ * Reads the default key (first line of path, blanks trimmed): requests
+ * without X-API-Key then run as that key, with its role and name.
+ */
+static bool
+hubd_read_key_file(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	char		line[256];
+	size_t		n;
+
+	if (f == NULL || fgets(line, sizeof(line), f) == NULL)
+	{
+		fprintf(stderr, "hubd: cannot read a key from %s\n", path);
+		if (f)
+			fclose(f);
+		return false;
+	}
+	fclose(f);
+	n = strcspn(line, " \t\r\n");
+	line[n] = '\0';
+	if (n == 0)
+	{
+		fprintf(stderr, "hubd: %s holds no key\n", path);
+		return false;
+	}
+	hubd_options.default_key = strdup(line);
+	return hubd_options.default_key != NULL;
+}
+
 static long
 hubd_parse_number(const char *name, const char *arg, long min, long max)
 {
@@ -112,6 +144,7 @@ main(int argc, char **argv)
 		{"poll-interval", required_argument, NULL, 'p'},
 		{"max-waiters", required_argument, NULL, 'm'},
 		{"no-auth", no_argument, NULL, 'n'},
+		{"default-key-file", required_argument, NULL, 'k'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -156,6 +189,10 @@ main(int argc, char **argv)
 			case 'n':
 				hubd_options.no_auth = true;
 				break;
+			case 'k':
+				if (!hubd_read_key_file(optarg))
+					return 2;
+				break;
 			case 'v':
 				hubd_log_min_level = LOG_DEBUG;
 				break;
@@ -188,6 +225,11 @@ main(int argc, char **argv)
 		hubd_log(LOG_WARNING,
 				 "*** --no-auth: EVERY REQUEST IS ACCEPTED WITHOUT AN API KEY and runs"
 				 " with hubd's own database privileges. Local development only! ***");
+
+	if (hubd_options.default_key != NULL && !hubd_options.no_auth)
+		hubd_log(LOG_WARNING,
+				 "requests without X-API-Key run as the key of --default-key-file"
+				 " (with its role; disable it with hub.disable_api_key)");
 
 	db_setup(hubd_options.conninfo);
 	if (!longpoll_start(hubd_options.conninfo))

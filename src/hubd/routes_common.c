@@ -109,6 +109,8 @@ routes_run(HubRequest *req, HubResponse *resp, const DbCall *calls, int ncalls,
 		all[0].stmt = STMT_AUTH;
 		all[0].nparams = 1;
 		all[0].params[0] = hub_request_header(req, "X-API-Key");
+		if (all[0].params[0] == NULL)
+			all[0].params[0] = hubd_options.default_key;
 	}
 	memcpy(&all[1], calls, sizeof(DbCall) * ncalls);
 	*first = 1;

@@ -187,7 +187,8 @@ server_check_headers(HubRequest *req)
 		default:
 			return server_send_error(req, 404, "not_found", "no such route");
 	}
-	if (!hubd_options.no_auth && router_route_needs_key(req->route.id) &&
+	if (!hubd_options.no_auth && hubd_options.default_key == NULL &&
+		router_route_needs_key(req->route.id) &&
 		hub_request_header(req, "X-API-Key") == NULL)
 		return server_send_error(req, 401, "missing_api_key",
 								 "this route needs an X-API-Key header");

@@ -156,6 +156,20 @@ tap_is "$?" 0 "hubd exits 0 after SIGTERM"
 tap_ok "$(grep -q 'stopped' "$HUBD_LOG"; echo $?)" "hubd logs its clean stop"
 HUBD_URL=$main_url
 
+# --- --default-key-file: the seeds' clients send no key ------------------------------
+echo "$READER" >"$HUB_RUN/legacy.key"
+hubd_start legacy --default-key-file "$HUB_RUN/legacy.key"
+HUBD_KEY='' hreq GET /api/v1/config/svc1
+tap_is "$HTTP_STATUS $(jget 'd["service_name"]')" "200 svc1" \
+	"with --default-key-file a GET without X-API-Key runs as that key (the seeds' ConfigClient)"
+HUBD_KEY='' hreq POST /api/v1/config/svc1 "${JSON[@]}" -d '{"x":2}'
+tap_is "$HTTP_STATUS" 403 "and is limited to that key's role (hub_reader: no writes)"
+HUBD_KEY=$WRITER hreq POST /api/v1/config/svc1 "${JSON[@]}" -d '{"x":2}'
+tap_is "$HTTP_STATUS" 200 "an explicit X-API-Key still takes precedence"
+hub_psql -d "$HUBD_DB" -c "SELECT hub.disable_api_key('dashboard')" >/dev/null
+HUBD_KEY='' hreq GET /api/v1/config/svc1
+tap_is "$HTTP_STATUS" 401 "disabling the default key shuts keyless clients out"
+
 # --- --no-auth -----------------------------------------------------------------------------
 hubd_start noauth --no-auth
 tap_ok "$(grep -q 'WITHOUT AN API KEY' "$HUBD_LOG"; echo $?)" "--no-auth says so loudly in the log"
