@@ -23,7 +23,8 @@ OBJS = \
 	src/registry.o \
 	src/health_check.o \
 	src/health_worker.o \
-	src/http_probe.o
+	src/http_probe.o \
+	src/api_keys.o
 
 EXTENSION = central_hub
 DATA = sql/central_hub--1.0.sql
@@ -42,6 +43,55 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# hubd: the HTTP frontend, a program of its own (libmicrohttpd + libpq).
+HUBD_BINDIR ?= /usr/local/bin
+HUBD_OBJS = \
+	src/hubd/main.o \
+	src/hubd/server.o \
+	src/hubd/router.o \
+	src/hubd/routes_common.o \
+	src/hubd/routes_config.o \
+	src/hubd/routes_discovery.o \
+	src/hubd/routes_status.o \
+	src/hubd/longpoll.o \
+	src/hubd/db.o \
+	src/hubd/json.o \
+	src/hubd/metrics.o \
+	src/hubd/log.o
+HUBD_CFLAGS = -O2 -g -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter \
+	-Wno-sign-compare -Wno-missing-field-initializers \
+	-I$(shell $(PG_CONFIG) --includedir)
+HUBD_LIBS = -pthread -lmicrohttpd -L$(shell $(PG_CONFIG) --libdir) -lpq
+
+all: src/hubd/hubd
+
+src/hubd/hubd: $(HUBD_OBJS)
+	$(CC) -o $@ $(HUBD_OBJS) $(HUBD_LIBS)
+
+src/hubd/%.o: src/hubd/%.c $(wildcard src/hubd/*.h)
+	$(CC) $(HUBD_CFLAGS) $(COPT) -c -o $@ $<
+
+# The fuzz target of hubd's request router and JSON checker (libFuzzer).
+HUBD_FUZZ = test/fuzz/hubd_fuzz
+$(HUBD_FUZZ): test/fuzz/hubd_fuzz.c src/hubd/router.c src/hubd/json.c \
+		src/hubd/router.h src/hubd/json.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Isrc/hubd -o $@ test/fuzz/hubd_fuzz.c src/hubd/router.c src/hubd/json.c
+
+hubd-fuzz: $(HUBD_FUZZ)
+
+install: install-hubd
+
+install-hubd: src/hubd/hubd
+	install -D -m 755 src/hubd/hubd $(DESTDIR)$(HUBD_BINDIR)/hubd
+
+clean: clean-hubd
+
+clean-hubd:
+	rm -f src/hubd/*.o src/hubd/hubd $(HUBD_FUZZ)
+
+.PHONY: install-hubd clean-hubd hubd-fuzz
 
 .PHONY: test start stop bench deps
 

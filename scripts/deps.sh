@@ -7,6 +7,7 @@ packages=(
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libnats-dev nats-server libcurl4-openssl-dev libmicrohttpd-dev
+	clang libclang-rt-14-dev wrk
 )
 
 missing=()

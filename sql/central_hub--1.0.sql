@@ -479,3 +479,56 @@ GRANT EXECUTE ON FUNCTION
 	hub.register_service(text, text, integer, text, jsonb, text, integer, text),
 	hub.deregister_service(text, text), hub.heartbeat(text, text)
 	TO hub_admin;
+
+------------------------------------------------------------------------------
+-- API keys (hubd, the HTTP frontend; src/api_keys.c)
+------------------------------------------------------------------------------
+-- hubd logs in as a role that is a member of hub_admin (so that it can
+-- SET ROLE to any key's role); each request runs in a transaction that
+-- calls hub.api_key_authenticate, then SET LOCAL ROLE <key's role> and
+-- SET LOCAL central_hub.actor = <key's name>.
+CREATE TABLE hub.api_keys (
+	name        text PRIMARY KEY,
+	key_hash    bytea NOT NULL UNIQUE CHECK (octet_length(key_hash) = 32),
+	role        text NOT NULL CHECK (role IN ('hub_reader', 'hub_writer', 'hub_admin')),
+	created_at  timestamptz NOT NULL DEFAULT now(),
+	created_by  text NOT NULL DEFAULT current_user,
+	disabled    boolean NOT NULL DEFAULT false,
+	disabled_at timestamptz
+);
+
+COMMENT ON TABLE hub.api_keys IS
+	'API keys of hubd: each names a caller (the audit log''s changed_by) and the role its requests run as';
+COMMENT ON COLUMN hub.api_keys.name IS 'Key name, written to the audit log as the actor of its changes';
+COMMENT ON COLUMN hub.api_keys.key_hash IS 'SHA-256 of the key (the key itself is shown once, by hub.create_api_key)';
+COMMENT ON COLUMN hub.api_keys.role IS 'hub_reader, hub_writer or hub_admin: what requests with this key may do';
+COMMENT ON COLUMN hub.api_keys.created_at IS 'When the key was created';
+COMMENT ON COLUMN hub.api_keys.created_by IS 'Database user that created the key';
+COMMENT ON COLUMN hub.api_keys.disabled IS 'A disabled key is refused (401) from the next request on';
+COMMENT ON COLUMN hub.api_keys.disabled_at IS 'When the key was disabled';
+
+CREATE FUNCTION hub.create_api_key(name text, role text)
+	RETURNS text AS 'MODULE_PATHNAME', 'hub_create_api_key' LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.create_api_key(text, text) IS
+	'Creates an API key for hubd with a role (hub_reader, hub_writer, hub_admin); returns the key, shown only this once';
+
+CREATE FUNCTION hub.disable_api_key(name text)
+	RETURNS void AS 'MODULE_PATHNAME', 'hub_disable_api_key' LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.disable_api_key(text) IS
+	'Disables an API key at once; its row stays for the record';
+
+CREATE FUNCTION hub.api_key_authenticate(key text, OUT name text, OUT role text)
+	RETURNS record AS 'MODULE_PATHNAME', 'hub_api_key_authenticate' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION hub.api_key_authenticate(text) IS
+	'Name and role of an enabled API key; raises 28000 for an unknown or disabled key (used by hubd)';
+
+REVOKE ALL ON hub.api_keys FROM PUBLIC;
+REVOKE ALL ON FUNCTION hub.create_api_key(text, text), hub.disable_api_key(text),
+	hub.api_key_authenticate(text) FROM PUBLIC;
+
+GRANT SELECT, INSERT ON hub.api_keys TO hub_admin;
+GRANT UPDATE (disabled, disabled_at) ON hub.api_keys TO hub_admin;
+GRANT EXECUTE ON FUNCTION hub.create_api_key(text, text), hub.disable_api_key(text),
+	hub.api_key_authenticate(text) TO hub_admin;
+-- hubd's /health and /metrics report the relay backlog
+GRANT SELECT ON hub.outbox TO hub_admin;
