@@ -463,6 +463,28 @@ CREATE VIEW hub.health_worker AS SELECT * FROM hub.health_worker_stats();
 COMMENT ON VIEW hub.health_worker IS
 	'The health worker''s figures: cycles done, last cycle''s duration, checks and failures, totals';
 
+COMMENT ON COLUMN hub.health_status.service_name IS 'The registered service';
+COMMENT ON COLUMN hub.health_status.service_status IS 'healthy when all checked instances are, degraded when some are, unhealthy when none is, unknown before the first check';
+COMMENT ON COLUMN hub.health_status.instances IS 'healthy/total instances, as text';
+COMMENT ON COLUMN hub.health_status.healthy_instances IS 'Instances that are healthy';
+COMMENT ON COLUMN hub.health_status.total_instances IS 'Instances registered';
+COMMENT ON COLUMN hub.health_status.worst_status IS 'The worst status of any instance';
+COMMENT ON COLUMN hub.health_status.last_check_at IS 'When an instance of the service was last checked';
+COMMENT ON COLUMN hub.health_status.last_error IS 'The most recent failure reason, prefixed with its instance';
+COMMENT ON COLUMN hub.health_worker.pid IS 'The health worker''s process id (NULL when it is not running)';
+COMMENT ON COLUMN hub.health_worker.cycles IS 'Check cycles completed since the worker started';
+COMMENT ON COLUMN hub.health_worker.last_cycle_start IS 'When the last cycle started';
+COMMENT ON COLUMN hub.health_worker.last_cycle_ms IS 'Duration of the last cycle, in milliseconds';
+COMMENT ON COLUMN hub.health_worker.last_checks IS 'Instances checked in the last cycle';
+COMMENT ON COLUMN hub.health_worker.last_failures IS 'Failed checks in the last cycle';
+COMMENT ON COLUMN hub.health_worker.last_transitions IS 'Status transitions recorded by the last cycle';
+COMMENT ON COLUMN hub.health_worker.total_checks IS 'Checks since the worker started';
+COMMENT ON COLUMN hub.health_worker.total_failures IS 'Failed checks since the worker started';
+COMMENT ON COLUMN hub.health_worker.failed_cycles IS 'Cycles that ended in an error (logged and retried)';
+COMMENT ON TRIGGER service_instance_check ON hub.service_instances IS
+	'Validates registrations: name, host, port, endpoint, protocol, metadata, ttl';
+COMMENT ON INDEX hub.outbox_unnotified_idx IS 'Outbox rows the relay has not notified yet';
+
 REVOKE ALL ON hub.service_instances, hub.health_status, hub.health_worker FROM PUBLIC;
 REVOKE ALL ON FUNCTION hub.service_instance_check(),
 	hub.register_service(text, text, integer, text, jsonb, text, integer, text),
