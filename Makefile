@@ -18,6 +18,7 @@ OBJS = \
 	src/semver.o \
 	src/outbox.o \
 	src/hub_catalog.o \
+	src/hub_spi.o \
 	src/relay_worker.o \
 	src/nats_client.o \
 	src/registry.o \

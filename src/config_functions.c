@@ -34,6 +34,7 @@
 
 #include "config_store.h"
 #include "hub_catalog.h"
+#include "hub_spi.h"
 #include "json_merge.h"
 #include "semver.h"
 
@@ -46,98 +47,51 @@ PG_FUNCTION_INFO_V1(hub_rollback_config);
 PG_FUNCTION_INFO_V1(hub_config_diff);
 PG_FUNCTION_INFO_V1(hub_get_config_at);
 
-/* A kept SPI plan, prepared on first use. */
-typedef struct ConfigPlan
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[2];
-	SPIPlanPtr	plan;
-} ConfigPlan;
-
-static ConfigPlan plan_update = {
+static HubPlan plan_update = {
 	"UPDATE hub.service_configs SET config_json = $2 WHERE service_name = $1",
 	2, {TEXTOID, JSONBOID}
 };
-static ConfigPlan plan_insert = {
+static HubPlan plan_insert = {
 	"INSERT INTO hub.service_configs (service_name, config_json, version)"
 	" VALUES ($1, $2, NULL) ON CONFLICT (service_name) DO NOTHING",
 	2, {TEXTOID, JSONBOID}
 };
-static ConfigPlan plan_lock_current = {
+static HubPlan plan_lock_current = {
 	"SELECT config_json FROM hub.service_configs WHERE service_name = $1 FOR UPDATE",
 	1, {TEXTOID}
 };
-static ConfigPlan plan_delete = {
+static HubPlan plan_delete = {
 	"DELETE FROM hub.service_configs WHERE service_name = $1",
 	1, {TEXTOID}
 };
-static ConfigPlan plan_content_of_version = {
+static HubPlan plan_content_of_version = {
 	"SELECT config_json FROM hub.config_audit_log"
 	" WHERE service_name = $1 AND version = $2 ORDER BY id DESC LIMIT 1",
 	2, {TEXTOID, TEXTOID}
 };
-static ConfigPlan plan_has_history = {
+static HubPlan plan_has_history = {
 	"SELECT 1 FROM hub.config_audit_log WHERE service_name = $1 LIMIT 1",
 	1, {TEXTOID}
 };
-static ConfigPlan plan_history = {
+static HubPlan plan_history = {
 	"SELECT id, version, previous_version, action, changed_by, changed_at,"
 	" change_reason, config_json FROM hub.config_audit_log"
 	" WHERE service_name = $1 ORDER BY id DESC LIMIT $2",
 	2, {TEXTOID, INT8OID}
 };
-static ConfigPlan plan_content_at = {
+static HubPlan plan_content_at = {
 	"SELECT config_json, action FROM hub.config_audit_log"
 	" WHERE service_name = $1 AND changed_at <= $2 ORDER BY id DESC LIMIT 1",
 	2, {TEXTOID, TIMESTAMPTZOID}
 };
 
-/*
- * Run a kept plan (SPI must be connected); returns the SPI result code.
- */
-static int
-config_run(ConfigPlan *p, Datum *args, const char *nulls, bool read_only)
-{
-	int			ret;
 
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		p->plan = plan;
-	}
-	ret = SPI_execute_plan(p->plan, args, nulls, read_only, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	return ret;
-}
-
-/*
- * Argument n as a C string; a NULL required argument is an error naming it.
- */
-static char *
-config_arg(FunctionCallInfo fcinfo, int n, const char *name, bool required)
-{
-	if (PG_ARGISNULL(n))
-	{
-		if (required)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL", name)));
-		return NULL;
-	}
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
 
 /* The service name argument (always argument 0), checked. */
 static char *
 config_arg_service(FunctionCallInfo fcinfo)
 {
-	char	   *service = config_arg(fcinfo, 0, "service_name", true);
+	char	   *service = hub_arg_text(fcinfo, 0, "service_name", true);
 
 	config_check_service_name(service);
 	return service;
@@ -148,7 +102,7 @@ static char *
 config_arg_version(FunctionCallInfo fcinfo, int n, const char *name,
 				   const char *service, bool required)
 {
-	char	   *version = config_arg(fcinfo, n, name, required);
+	char	   *version = hub_arg_text(fcinfo, n, name, required);
 	SemVer		parsed;
 
 	if (version != NULL)
@@ -160,7 +114,7 @@ config_arg_version(FunctionCallInfo fcinfo, int n, const char *name,
 static char *
 config_arg_expected(FunctionCallInfo fcinfo, int n, const char *service)
 {
-	char	   *expected = config_arg(fcinfo, n, "expected_version", false);
+	char	   *expected = hub_arg_text(fcinfo, n, "expected_version", false);
 	SemVer		parsed;
 
 	if (expected != NULL && expected[0] != '\0')
@@ -188,7 +142,7 @@ config_write(ConfigWriteContext *ctx, Datum service, Datum config)
 
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		config_run(&plan_update, args, NULL, false);
+		hub_plan_run(&plan_update, args, NULL, false);
 		if (SPI_processed > 0 || ctx->noop)
 			return;
 		if (ctx->expected_version != NULL && ctx->expected_version[0] != '\0')
@@ -197,7 +151,7 @@ config_write(ConfigWriteContext *ctx, Datum service, Datum config)
 					 errmsg("service \"%s\" has no config, expected version %s",
 							ctx->service_name, ctx->expected_version),
 					 errhint("Read the current version and retry.")));
-		config_run(&plan_insert, args, NULL, false);
+		hub_plan_run(&plan_insert, args, NULL, false);
 		if (SPI_processed > 0)
 			return;
 	}
@@ -263,10 +217,10 @@ config_content_of_version(const char *service, const char *version)
 	bool		isnull;
 	Datum		d;
 
-	config_run(&plan_content_of_version, args, NULL, true);
+	hub_plan_run(&plan_content_of_version, args, NULL, true);
 	if (SPI_processed == 0)
 	{
-		config_run(&plan_has_history, args, NULL, true);
+		hub_plan_run(&plan_has_history, args, NULL, true);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_HUB_UNKNOWN_SERVICE),
@@ -300,8 +254,8 @@ hub_put_config(PG_FUNCTION_ARGS)
 
 	config_context_init(&ctx, service);
 	ctx.version = config_arg_version(fcinfo, 2, "version", service, false);
-	ctx.changed_by = config_arg(fcinfo, 3, "changed_by", false);
-	ctx.reason = config_arg(fcinfo, 4, "reason", false);
+	ctx.changed_by = hub_arg_text(fcinfo, 3, "changed_by", false);
+	ctx.reason = hub_arg_text(fcinfo, 4, "reason", false);
 	ctx.expected_version = config_arg_expected(fcinfo, 5, service);
 
 	CONFIG_WITH_CONTEXT(&ctx, config_write(&ctx, CStringGetTextDatum(service), config));
@@ -336,8 +290,8 @@ hub_patch_config(PG_FUNCTION_ARGS)
 
 	config_context_init(&ctx, service);
 	ctx.version = config_arg_version(fcinfo, 2, "version", service, false);
-	ctx.changed_by = config_arg(fcinfo, 3, "changed_by", false);
-	ctx.reason = config_arg(fcinfo, 4, "reason", false);
+	ctx.changed_by = hub_arg_text(fcinfo, 3, "changed_by", false);
+	ctx.reason = hub_arg_text(fcinfo, 4, "reason", false);
 	ctx.expected_version = config_arg_expected(fcinfo, 5, service);
 
 	CONFIG_WITH_CONTEXT(&ctx, {
@@ -345,7 +299,7 @@ hub_patch_config(PG_FUNCTION_ARGS)
 		Jsonb	   *current = NULL;
 		bool		isnull;
 
-		config_run(&plan_lock_current, &name, NULL, false);
+		hub_plan_run(&plan_lock_current, &name, NULL, false);
 		if (SPI_processed > 0)
 			current = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1,
@@ -368,14 +322,14 @@ hub_delete_config(PG_FUNCTION_ARGS)
 	char	   *service = config_arg_service(fcinfo);
 
 	config_context_init(&ctx, service);
-	ctx.changed_by = config_arg(fcinfo, 1, "changed_by", false);
-	ctx.reason = config_arg(fcinfo, 2, "reason", false);
+	ctx.changed_by = hub_arg_text(fcinfo, 1, "changed_by", false);
+	ctx.reason = hub_arg_text(fcinfo, 2, "reason", false);
 	ctx.expected_version = config_arg_expected(fcinfo, 3, service);
 
 	CONFIG_WITH_CONTEXT(&ctx, {
 		Datum		name = CStringGetTextDatum(service);
 
-		config_run(&plan_delete, &name, NULL, false);
+		hub_plan_run(&plan_delete, &name, NULL, false);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_HUB_UNKNOWN_SERVICE),
@@ -400,7 +354,7 @@ hub_rollback_config(PG_FUNCTION_ARGS)
 	char	   *target = config_arg_version(fcinfo, 1, "target_version", service, true);
 
 	config_context_init(&ctx, service);
-	ctx.changed_by = config_arg(fcinfo, 2, "changed_by", false);
+	ctx.changed_by = hub_arg_text(fcinfo, 2, "changed_by", false);
 	ctx.expected_version = config_arg_expected(fcinfo, 3, service);
 	ctx.action = "rollback";
 	ctx.reason = psprintf("rollback to %s", target);
@@ -454,7 +408,7 @@ hub_get_config_at(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	config_run(&plan_content_at, args, NULL, true);
+	hub_plan_run(&plan_content_at, args, NULL, true);
 	if (SPI_processed > 0)
 	{
 		bool		isnull;
@@ -500,7 +454,7 @@ hub_get_config_history(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	config_run(&plan_history, args, nulls, true);
+	hub_plan_run(&plan_history, args, nulls, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		Datum		values[8];

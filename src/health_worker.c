@@ -52,6 +52,7 @@
 #include "utils/wait_event.h"
 
 #include "central_hub.h"
+#include "hub_spi.h"
 #include "health_check.h"
 #include "health_worker.h"
 #include "http_probe.h"
@@ -131,26 +132,18 @@ typedef struct HealthCycle
 } HealthCycle;
 
 /* A kept SPI plan, prepared on first use. */
-typedef struct HealthPlan
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[12];
-	SPIPlanPtr	plan;
-} HealthPlan;
-
-static HealthPlan plan_extension = {
+static HubPlan plan_extension = {
 	"SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'central_hub'",
 	0, {InvalidOid}
 };
-static HealthPlan plan_read = {
+static HubPlan plan_read = {
 	"SELECT service_name, instance_id, host, port, protocol, health_endpoint,"
 	" status, consecutive_failures, consecutive_successes"
 	" FROM hub.service_instances WHERE ttl_seconds IS NULL"
 	" ORDER BY last_latency_ms DESC NULLS FIRST",
 	0, {InvalidOid}
 };
-static HealthPlan plan_write_polled = {
+static HubPlan plan_write_polled = {
 	"UPDATE hub.service_instances si SET"
 	" status = r.status,"
 	" status_since = CASE WHEN si.status IS DISTINCT FROM r.status"
@@ -170,7 +163,7 @@ static HealthPlan plan_write_polled = {
 		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID,
 	INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID}
 };
-static HealthPlan plan_write_ttl = {
+static HubPlan plan_write_ttl = {
 	"UPDATE hub.service_instances si SET"
 	" status = n.new_status,"
 	" status_since = CASE WHEN n.old_status <> n.new_status THEN now()"
@@ -191,7 +184,7 @@ static HealthPlan plan_write_ttl = {
 	"   si.last_error",
 	0, {InvalidOid}
 };
-static HealthPlan plan_events = {
+static HubPlan plan_events = {
 	"WITH t AS (SELECT * FROM unnest($1, $2, $3, $4, $5) WITH ORDINALITY"
 	"   AS t(service_name, instance_id, previous_status, status, error, ord)),"
 	" ev AS (INSERT INTO hub.health_events (service_name, instance_id,"
@@ -204,7 +197,7 @@ static HealthPlan plan_events = {
 	" SELECT 'health', service_name, id FROM ev ORDER BY id",
 	5, {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
 };
-static HealthPlan plan_deregister = {
+static HubPlan plan_deregister = {
 	"DELETE FROM hub.service_instances"
 	" WHERE status = 'unhealthy' AND status_since < now() - make_interval(secs => $1)"
 	" RETURNING service_name, instance_id",
@@ -315,25 +308,6 @@ health_worker_init(void)
  * SPI helpers.
  */
 
-static int
-health_run(HealthPlan *p, Datum *args, const char *nulls, bool read_only)
-{
-	int			ret;
-
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		p->plan = plan;
-	}
-	ret = SPI_execute_plan(p->plan, args, nulls, read_only, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	return ret;
-}
 
 static void
 health_begin(const char *activity)
@@ -402,11 +376,11 @@ health_read_targets(HealthCycle *cycle)
 	bool		installed;
 
 	health_begin("health: reading instances");
-	health_run(&plan_extension, NULL, NULL, true);
+	hub_plan_run(&plan_extension, NULL, NULL, true);
 	installed = SPI_processed == 1;
 	if (installed)
 	{
-		health_run(&plan_read, NULL, NULL, true);
+		hub_plan_run(&plan_read, NULL, NULL, true);
 		cycle->ntargets = (int) SPI_processed;
 		cycle->targets = MemoryContextAllocZero(health_cycle_cxt,
 												sizeof(HealthTarget) * Max(cycle->ntargets, 1));
@@ -580,7 +554,7 @@ health_write_polled(HealthCycle *cycle)
 
 	for (int c = 0; c < 12; c++)
 		args[c] = health_array(cols[c], c == 11 ? errnulls : NULL, n, elemtypes[c]);
-	health_run(&plan_write_polled, args, NULL, false);
+	hub_plan_run(&plan_write_polled, args, NULL, false);
 
 	/* a transition counts only where the row was still there to update */
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -603,7 +577,7 @@ health_write_polled(HealthCycle *cycle)
 static void
 health_write_ttl(HealthCycle *cycle)
 {
-	health_run(&plan_write_ttl, NULL, NULL, false);
+	hub_plan_run(&plan_write_ttl, NULL, NULL, false);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
@@ -647,7 +621,7 @@ health_write_events(HealthCycle *cycle)
 	}
 	for (int c = 0; c < 5; c++)
 		args[c] = health_array(cols[c], c == 4 ? errnulls : NULL, n, TEXTOID);
-	health_run(&plan_events, args, NULL, false);
+	hub_plan_run(&plan_events, args, NULL, false);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR, "health worker queued %lu outbox rows for %d transitions",
 			 (unsigned long) SPI_processed, n);
@@ -673,7 +647,7 @@ health_deregister_stale(void)
 	if (health_deregister_after_s <= 0)
 		return;
 	args[0] = Float8GetDatum((double) health_deregister_after_s);
-	health_run(&plan_deregister, args, NULL, false);
+	hub_plan_run(&plan_deregister, args, NULL, false);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];

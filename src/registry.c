@@ -28,6 +28,7 @@
 #include "utils/rel.h"
 
 #include "config_store.h"
+#include "hub_spi.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(service_instance_check);
@@ -38,15 +39,7 @@ PG_FUNCTION_INFO_V1(hub_discover);
 PG_FUNCTION_INFO_V1(hub_health_summary);
 
 /* A kept SPI plan, prepared on first use. */
-typedef struct RegistryPlan
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[8];
-	SPIPlanPtr	plan;
-} RegistryPlan;
-
-static RegistryPlan plan_register = {
+static HubPlan plan_register = {
 	"INSERT INTO hub.service_instances AS si"
 	" (service_name, instance_id, host, port, protocol, health_endpoint,"
 	"  metadata, ttl_seconds, last_heartbeat)"
@@ -59,20 +52,20 @@ static RegistryPlan plan_register = {
 	" RETURNING instance_id",
 	8, {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, JSONBOID, INT4OID}
 };
-static RegistryPlan plan_deregister_one = {
+static HubPlan plan_deregister_one = {
 	"DELETE FROM hub.service_instances WHERE service_name = $1 AND instance_id = $2",
 	2, {TEXTOID, TEXTOID}
 };
-static RegistryPlan plan_deregister_all = {
+static HubPlan plan_deregister_all = {
 	"DELETE FROM hub.service_instances WHERE service_name = $1",
 	1, {TEXTOID}
 };
-static RegistryPlan plan_heartbeat = {
+static HubPlan plan_heartbeat = {
 	"UPDATE hub.service_instances SET last_heartbeat = now()"
 	" WHERE service_name = $1 AND instance_id = $2 RETURNING status",
 	2, {TEXTOID, TEXTOID}
 };
-static RegistryPlan plan_discover = {
+static HubPlan plan_discover = {
 	"SELECT instance_id,"
 	" protocol || '://' || CASE WHEN strpos(host, ':') > 0"
 	"   THEN '[' || host || ']' ELSE host END || ':' || port,"
@@ -82,7 +75,7 @@ static RegistryPlan plan_discover = {
 	"   WHEN 'unknown' THEN 2 ELSE 3 END, instance_id",
 	1, {TEXTOID}
 };
-static RegistryPlan plan_summary = {
+static HubPlan plan_summary = {
 	"SELECT jsonb_build_object("
 	" 'total_services', count(*),"
 	" 'healthy', count(*) FILTER (WHERE service_status = 'healthy'),"
@@ -95,43 +88,7 @@ static RegistryPlan plan_summary = {
 	0, {InvalidOid}
 };
 
-/*
- * Run a kept plan (SPI must be connected); returns the SPI result code.
- */
-static int
-registry_run(RegistryPlan *p, Datum *args, const char *nulls, bool read_only)
-{
-	int			ret;
 
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		p->plan = plan;
-	}
-	ret = SPI_execute_plan(p->plan, args, nulls, read_only, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	return ret;
-}
-
-/* Argument n as a C string; a NULL required argument is an error naming it. */
-static char *
-registry_arg(FunctionCallInfo fcinfo, int n, const char *name, bool required)
-{
-	if (PG_ARGISNULL(n))
-	{
-		if (required)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL", name)));
-		return NULL;
-	}
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
 
 /*
  * Instance ids appear in URL paths of the HTTP frontend and in messages:
@@ -336,11 +293,11 @@ registry_metadata_instance_id(Jsonb *metadata)
 Datum
 hub_register_service(PG_FUNCTION_ARGS)
 {
-	char	   *service = registry_arg(fcinfo, 0, "service_name", true);
-	char	   *host = registry_arg(fcinfo, 1, "host", true);
-	char	   *endpoint = registry_arg(fcinfo, 3, "health_endpoint", false);
-	char	   *instance = registry_arg(fcinfo, 5, "instance_id", false);
-	char	   *protocol = registry_arg(fcinfo, 7, "protocol", false);
+	char	   *service = hub_arg_text(fcinfo, 0, "service_name", true);
+	char	   *host = hub_arg_text(fcinfo, 1, "host", true);
+	char	   *endpoint = hub_arg_text(fcinfo, 3, "health_endpoint", false);
+	char	   *instance = hub_arg_text(fcinfo, 5, "instance_id", false);
+	char	   *protocol = hub_arg_text(fcinfo, 7, "protocol", false);
 	int32		port;
 	Jsonb	   *metadata;
 	Datum		args[8];
@@ -384,7 +341,7 @@ hub_register_service(PG_FUNCTION_ARGS)
 		nulls[7] = 'n';
 
 	SPI_connect();
-	registry_run(&plan_register, args, nulls, false);
+	hub_plan_run(&plan_register, args, nulls, false);
 	if (SPI_processed != 1)
 		elog(ERROR, "registering instance \"%s\" of service \"%s\" wrote %lu rows",
 			 instance, service, (unsigned long) SPI_processed);
@@ -408,8 +365,8 @@ hub_register_service(PG_FUNCTION_ARGS)
 Datum
 hub_deregister_service(PG_FUNCTION_ARGS)
 {
-	char	   *service = registry_arg(fcinfo, 0, "service_name", true);
-	char	   *instance = registry_arg(fcinfo, 1, "instance_id", false);
+	char	   *service = hub_arg_text(fcinfo, 0, "service_name", true);
+	char	   *instance = hub_arg_text(fcinfo, 1, "instance_id", false);
 	Datum		args[2];
 	uint64		removed;
 
@@ -419,10 +376,10 @@ hub_deregister_service(PG_FUNCTION_ARGS)
 	if (instance != NULL)
 	{
 		args[1] = CStringGetTextDatum(instance);
-		registry_run(&plan_deregister_one, args, NULL, false);
+		hub_plan_run(&plan_deregister_one, args, NULL, false);
 	}
 	else
-		registry_run(&plan_deregister_all, args, NULL, false);
+		hub_plan_run(&plan_deregister_all, args, NULL, false);
 	removed = SPI_processed;
 	SPI_finish();
 
@@ -448,8 +405,8 @@ hub_deregister_service(PG_FUNCTION_ARGS)
 Datum
 hub_heartbeat(PG_FUNCTION_ARGS)
 {
-	char	   *service = registry_arg(fcinfo, 0, "service_name", true);
-	char	   *instance = registry_arg(fcinfo, 1, "instance_id", true);
+	char	   *service = hub_arg_text(fcinfo, 0, "service_name", true);
+	char	   *instance = hub_arg_text(fcinfo, 1, "instance_id", true);
 	Datum		args[2];
 	text	   *status = NULL;
 
@@ -457,7 +414,7 @@ hub_heartbeat(PG_FUNCTION_ARGS)
 	args[0] = CStringGetTextDatum(service);
 	args[1] = CStringGetTextDatum(instance);
 	SPI_connect();
-	registry_run(&plan_heartbeat, args, NULL, false);
+	hub_plan_run(&plan_heartbeat, args, NULL, false);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -485,7 +442,7 @@ Datum
 hub_discover(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *service = registry_arg(fcinfo, 0, "service_name", true);
+	char	   *service = hub_arg_text(fcinfo, 0, "service_name", true);
 	Datum		args[1];
 	MemoryContext oldcxt;
 
@@ -493,7 +450,7 @@ hub_discover(PG_FUNCTION_ARGS)
 
 	args[0] = CStringGetTextDatum(service);
 	SPI_connect();
-	registry_run(&plan_discover, args, NULL, true);
+	hub_plan_run(&plan_discover, args, NULL, true);
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -524,7 +481,7 @@ hub_health_summary(PG_FUNCTION_ARGS)
 	Datum		d;
 
 	SPI_connect();
-	registry_run(&plan_summary, NULL, NULL, true);
+	hub_plan_run(&plan_summary, NULL, NULL, true);
 	if (SPI_processed != 1)
 		elog(ERROR, "health summary returned %lu rows", (unsigned long) SPI_processed);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
