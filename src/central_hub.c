@@ -28,13 +28,18 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	DefineCustomStringVariable("central_hub.database",
-							   "Database the central_hub background workers serve.",
-							   "Create the extension in this database.",
-							   &hub_worker_database,
-							   "postgres",
-							   PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
+	/*
+	 * A postmaster setting can only be defined while preloading; loaded on
+	 * first use there are no workers for it to steer.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("central_hub.database",
+								   "Database the central_hub background workers serve.",
+								   "Create the extension in this database.",
+								   &hub_worker_database,
+								   "postgres",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
 
 	config_store_init();
 	outbox_init();

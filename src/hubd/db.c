@@ -122,6 +122,7 @@ typedef struct DbConn
 	PGconn	   *conn;
 	bool		prepared[STMT_COUNT];	/* false: the schema lacks it */
 	struct timespec last_attempt;
+	bool		used;			/* has served a request since it connected */
 } DbConn;
 
 static const char *db_conninfo;
@@ -179,6 +180,7 @@ db_connect(DbConn *c)
 	const char *const values[] = {"hubd", "5", db_conninfo, NULL};
 
 	clock_gettime(CLOCK_MONOTONIC, &c->last_attempt);
+	c->used = false;
 	c->conn = PQconnectdbParams(keys, values, 1);
 	if (PQstatus(c->conn) != CONNECTION_OK)
 	{
@@ -273,8 +275,12 @@ db_record_failure(DbOutcome *out, int call, const PGresult *res)
 			 msg ? msg : PQresultErrorMessage(res));
 }
 
-bool
-db_execute(const DbCall *calls, int ncalls, DbOutcome *out)
+/*
+ * One attempt at running calls; *reused tells whether the connection had
+ * served requests before (a server restart shows only when it is used).
+ */
+static bool
+db_execute_once(const DbCall *calls, int ncalls, DbOutcome *out, bool *reused)
 {
 	DbConn	   *c;
 	PGresult   *res;
@@ -282,6 +288,7 @@ db_execute(const DbCall *calls, int ncalls, DbOutcome *out)
 	memset(out, 0, sizeof(*out));
 	out->failed_call = -1;
 	out->ncalls = ncalls;
+	*reused = false;
 
 	c = db_thread_conn();
 	if (c == NULL)
@@ -290,6 +297,8 @@ db_execute(const DbCall *calls, int ncalls, DbOutcome *out)
 		snprintf(out->message, sizeof(out->message), "database unavailable");
 		return false;
 	}
+	*reused = c->used;
+	c->used = true;
 	for (int i = 0; i < ncalls; i++)
 	{
 		if (!c->prepared[calls[i].stmt])
@@ -373,6 +382,25 @@ db_execute(const DbCall *calls, int ncalls, DbOutcome *out)
 		return false;
 	}
 	return out->failed_call < 0;
+}
+
+/*
+ * Run calls in one pipeline on this thread's connection.  A connection that
+ * turns out to be dead when it is reused (the database restarted while it was
+ * idle) is replaced and the calls are sent once more; the hub's writes are
+ * safe to repeat (a repeated change is a no-op), and a pipeline is one
+ * transaction, so a lost one left nothing behind.
+ */
+bool
+db_execute(const DbCall *calls, int ncalls, DbOutcome *out)
+{
+	bool		reused;
+
+	if (db_execute_once(calls, ncalls, out, &reused) || !out->unavailable ||
+		!reused)
+		return out->failed_call < 0 && !out->unavailable;
+	db_outcome_clear(out);
+	return db_execute_once(calls, ncalls, out, &reused);
 }
 
 void
