@@ -10,7 +10,8 @@ bench_start() {
 	trap 'hub_cleanup; rm -rf "$HUB_RUN"' EXIT
 	hub_pg_start bench "max_connections = 50
 shared_buffers = '256MB'
-shared_preload_libraries = ''" >/dev/null || exit 1
+shared_preload_libraries = ''
+session_preload_libraries = 'central_hub'" >/dev/null || exit 1
 	createdb bench
 	export PGDATABASE=bench
 	psql -X -q -c "CREATE EXTENSION central_hub"
