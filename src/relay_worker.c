@@ -608,12 +608,15 @@ relay_next_wait(int done)
 }
 
 /*
- * NATS not configured: NOTIFY the oldest rows and delete them.
+ * One notify-only cycle: *plan (prepared by relay_prepare_plans) reads, and
+ * deletes or marks, a batch of rows,
+ * whose NOTIFYs commit with the transaction.  activity, when given, is shown
+ * as the worker's state.
  */
 static long
-relay_cycle_notify_and_clear(bool notify_ok)
+relay_cycle_notify(SPIPlanPtr *plan, Datum *args, bool notify_ok,
+				   const char *activity)
 {
-	Datum		args[1];
 	int			n;
 	int			notified;
 
@@ -623,14 +626,27 @@ relay_cycle_notify_and_clear(bool notify_ok)
 		return -1;
 	relay_prepare_plans();
 	relay_delete_confirmed();
-	relay_set_state("relaying", "notifying (no NATS configured)", false);
+	if (activity != NULL)
+		relay_set_state("relaying", activity, false);
 	args[0] = Int32GetDatum(relay_batch_size);
-	if (SPI_execute_plan(relay_plan_notify_clear, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(*plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the outbox failed");
 	n = (int) SPI_processed;
 	notified = relay_queue_notifies();
 	relay_commit_notifying(notified);
 	return relay_next_wait(n);
+}
+
+/*
+ * NATS not configured: NOTIFY the oldest rows and delete them.
+ */
+static long
+relay_cycle_notify_and_clear(bool notify_ok)
+{
+	Datum		args[1];
+
+	return relay_cycle_notify(&relay_plan_notify_clear, args, notify_ok,
+							  "notifying (no NATS configured)");
 }
 
 /*
@@ -641,23 +657,9 @@ static long
 relay_cycle_notify_only(bool notify_ok)
 {
 	Datum		args[2];
-	int			n;
-	int			notified;
 
-	if (!notify_ok)
-		return RELAY_ERROR_PAUSE_MS;
-	if (!relay_begin())
-		return -1;
-	relay_prepare_plans();
-	relay_delete_confirmed();
-	args[0] = Int32GetDatum(relay_batch_size);
 	args[1] = Int64GetDatum(0);
-	if (SPI_execute_plan(relay_plan_notify_pending, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reading the outbox failed");
-	n = (int) SPI_processed;
-	notified = relay_queue_notifies();
-	relay_commit_notifying(notified);
-	return relay_next_wait(n);
+	return relay_cycle_notify(&relay_plan_notify_pending, args, notify_ok, NULL);
 }
 
 /*
