@@ -56,6 +56,7 @@ HUBD_OBJS = \
 	src/hubd/routes_discovery.o \
 	src/hubd/routes_status.o \
 	src/hubd/longpoll.o \
+	src/hubd/cache.o \
 	src/hubd/db.o \
 	src/hubd/json.o \
 	src/hubd/metrics.o \

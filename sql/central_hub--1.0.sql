@@ -544,6 +544,16 @@ CREATE FUNCTION hub.api_key_authenticate(key text, OUT name text, OUT role text)
 COMMENT ON FUNCTION hub.api_key_authenticate(text) IS
 	'Name and role of an enabled API key; raises 28000 for an unknown or disabled key (used by hubd)';
 
+CREATE FUNCTION hub.api_keys_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'hub_api_keys_changed' LANGUAGE C;
+COMMENT ON FUNCTION hub.api_keys_changed() IS
+	'Trigger: NOTIFY hub_api_keys at commit of a change to hub.api_keys (hubd drops its cached keys)';
+CREATE TRIGGER api_keys_changed
+	AFTER UPDATE OR DELETE OR TRUNCATE ON hub.api_keys
+	FOR EACH STATEMENT EXECUTE FUNCTION hub.api_keys_changed();
+COMMENT ON TRIGGER api_keys_changed ON hub.api_keys IS
+	'Tells every hubd to forget the keys it cached as valid';
+
 REVOKE ALL ON hub.api_keys FROM PUBLIC;
 REVOKE ALL ON FUNCTION hub.create_api_key(text, text), hub.disable_api_key(text),
 	hub.api_key_authenticate(text) FROM PUBLIC;

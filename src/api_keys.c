@@ -10,11 +10,17 @@
  * for an unknown or disabled key, so the rest of the request's transaction
  * never runs; hubd then does SET LOCAL ROLE to the key's role and SET
  * LOCAL central_hub.actor to its name, so that the audit log names the key.
+ *
+ * hubd caches the keys it found valid; a statement trigger sends NOTIFY
+ * hub_api_keys at commit of any change to the table (disabling a key,
+ * deleting it), so that every hubd forgets them at once.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -24,6 +30,7 @@
 PG_FUNCTION_INFO_V1(hub_create_api_key);
 PG_FUNCTION_INFO_V1(hub_disable_api_key);
 PG_FUNCTION_INFO_V1(hub_api_key_authenticate);
+PG_FUNCTION_INFO_V1(hub_api_keys_changed);
 
 #define API_KEY_RANDOM_BYTES 32
 #define API_KEY_PREFIX "hub_"
@@ -211,4 +218,18 @@ hub_api_key_authenticate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid or disabled API key")));
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+/*
+ * Statement trigger on hub.api_keys (UPDATE, DELETE, TRUNCATE): NOTIFY
+ * hub_api_keys at commit, so that hubd's key cache drops every key.  Key
+ * changes are rare admin acts, unlike config writes (which never notify).
+ */
+Datum
+hub_api_keys_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "hub_api_keys_changed: not called by trigger manager");
+	Async_Notify("hub_api_keys", "");
+	return PointerGetDatum(NULL);
 }

@@ -28,6 +28,7 @@ typedef struct HubdOptions
 	int			max_wait;		/* --max-wait: long-poll cap in seconds */
 	int			poll_interval_ms;	/* --poll-interval: long-poll re-check */
 	int			max_waiters;	/* --max-waiters: parked long-polls */
+	int			cache_ttl_ms;	/* --cache-ttl: read cache entry age; 0 = off */
 } HubdOptions;
 
 extern HubdOptions hubd_options;

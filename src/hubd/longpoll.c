@@ -17,6 +17,12 @@
  *         -> re-check due:  versions of parked services; resume changed
  *         -> resume expired
  *         connection lost -> reconnect every second, then re-check at once
+ *
+ * The same connection LISTENs on hub_api_keys and keeps hubd's read cache
+ * (cache.c) true: hub_config notifications drop the service's cached
+ * answer, hub_api_keys ones the cached keys, and the cache is armed only
+ * while this connection listens and the relay worker (which sends the
+ * hub_config notifications) serves this database, checked every second.
  */
 #include "longpoll.h"
 
@@ -28,11 +34,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "log.h"
 #include "metrics.h"
 
 /* While the listen connection is down, it is retried this often (seconds). */
 #define LONGPOLL_RECONNECT_INTERVAL 1.0
+/* How often the listener checks that the relay serves this database. */
+#define LONGPOLL_RELAY_CHECK_INTERVAL 1.0
 
 static pthread_mutex_t longpoll_mutex = PTHREAD_MUTEX_INITIALIZER;
 static HubRequest *longpoll_head;	/* parked requests */
@@ -228,7 +237,7 @@ longpoll_connect(void)
 		PQfinish(conn);
 		return NULL;
 	}
-	res = PQexec(conn, "LISTEN hub_config");
+	res = PQexec(conn, "LISTEN hub_config; LISTEN hub_api_keys");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
 		PQclear(res);
@@ -240,7 +249,29 @@ longpoll_connect(void)
 	return conn;
 }
 
-/* Resumes the parked requests named by pending notifications. */
+/*
+ * True when the relay worker runs for this database, so that every
+ * committed config change will be notified on hub_config.
+ */
+static bool
+longpoll_relay_serves(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn,
+							 "SELECT coalesce(pid IS NOT NULL AND"
+							 " current_setting('central_hub.database', true)"
+							 " = current_database(), false)"
+							 " FROM hub.relay_worker_status()");
+	bool		serves = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return serves;
+}
+
+/*
+ * Acts on pending notifications: drops cached answers and keys, resumes
+ * the parked requests of the services named.
+ */
 static void
 longpoll_drain_notifications(PGconn *conn)
 {
@@ -249,11 +280,20 @@ longpoll_drain_notifications(PGconn *conn)
 
 	while ((n = PQnotifies(conn)) != NULL)
 	{
-		if (json_top_level_string(n->extra, strlen(n->extra), "service_name",
-								  service, sizeof(service)))
+		if (strcmp(n->relname, "hub_api_keys") == 0)
+			cache_keys_invalidate();
+		else if (json_top_level_string(n->extra, strlen(n->extra), "service_name",
+									   service, sizeof(service)))
+		{
+			cache_config_invalidate(service);
 			longpoll_wake_service(service);
+		}
 		else
-			longpoll_wake_service(NULL);	/* unknown payload: re-read all */
+		{
+			/* unknown payload: re-read all */
+			cache_config_invalidate(NULL);
+			longpoll_wake_service(NULL);
+		}
 		PQfreemem(n);
 	}
 }
@@ -264,6 +304,7 @@ longpoll_main(void *arg)
 	PGconn	   *conn = NULL;
 	double		next_check = 0;
 	double		next_connect = 0;
+	double		next_relay_check = 0;
 	double		interval = hubd_options.poll_interval_ms / 1000.0;
 
 	for (;;)
@@ -288,14 +329,27 @@ longpoll_main(void *arg)
 			conn = longpoll_connect();
 			next_connect = now + LONGPOLL_RECONNECT_INTERVAL;
 			if (conn != NULL)
+			{
 				next_check = 0; /* changes may have been missed meanwhile */
+				next_relay_check = 0;
+			}
+		}
+		if (conn != NULL && now >= next_relay_check)
+		{
+			cache_arm(longpoll_relay_serves(conn));
+			next_relay_check = now + LONGPOLL_RELAY_CHECK_INTERVAL;
+			/* notifications that arrived with the answer wait in libpq */
+			longpoll_drain_notifications(conn);
 		}
 
 		earliest = longpoll_wake_expired(now);
 		if (now >= next_check)
 		{
 			if (conn != NULL && longpoll_count > 0)
+			{
 				longpoll_recheck(conn);
+				longpoll_drain_notifications(conn);
+			}
 			next_check = now + interval;
 		}
 		until = next_check;
@@ -303,6 +357,8 @@ longpoll_main(void *arg)
 			until = earliest;
 		if (conn == NULL && next_connect < until)
 			until = next_connect;
+		if (conn != NULL && next_relay_check < until)
+			until = next_relay_check;
 
 		fds[0].fd = longpoll_pipe[0];
 		fds[0].events = POLLIN;
@@ -322,6 +378,7 @@ longpoll_main(void *arg)
 			{
 				hubd_log(LOG_WARNING, "long-poll listener lost its connection: %s",
 						 PQerrorMessage(conn));
+				cache_arm(false);
 				PQfinish(conn);
 				conn = NULL;
 				next_connect = 0;
@@ -330,6 +387,7 @@ longpoll_main(void *arg)
 			longpoll_drain_notifications(conn);
 		}
 	}
+	cache_arm(false);
 	if (conn)
 		PQfinish(conn);
 	return NULL;

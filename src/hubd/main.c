@@ -3,7 +3,7 @@
  *
  *   hubd --db CONNINFO [--listen ADDR:PORT] [--threads N] [--no-auth]
  *        [--max-body BYTES] [--max-wait SECONDS] [--poll-interval MS]
- *        [--max-waiters N] [--verbose]
+ *        [--max-waiters N] [--cache-ttl MS] [--verbose]
  *
  * Every thread is started with SIGTERM, SIGINT and SIGHUP blocked; the main
  * thread waits for them with sigwait and then shuts down in order: stop
@@ -32,6 +32,7 @@ HubdOptions hubd_options = {
 	.max_wait = 300,
 	.poll_interval_ms = 1000,
 	.max_waiters = 10000,
+	.cache_ttl_ms = 1000,
 };
 
 static void
@@ -47,6 +48,8 @@ hubd_usage(FILE *out)
 			"  --max-wait SECONDS    longest long-poll wait (default 300)\n"
 			"  --poll-interval MS    long-poll re-check without NOTIFY (default 1000)\n"
 			"  --max-waiters N       parked long-polls at most (default 10000)\n"
+			"  --cache-ttl MS        oldest cached GET answer, used only while the relay's\n"
+			"                        NOTIFYs keep it exact (default 1000; 0 = no cache)\n"
 			"  --default-key-file F  requests without X-API-Key use the key in F\n"
 			"                        (for clients that cannot send one; give it a small role)\n"
 			"  --no-auth             NO API KEYS: local development only\n"
@@ -143,6 +146,7 @@ main(int argc, char **argv)
 		{"max-wait", required_argument, NULL, 'w'},
 		{"poll-interval", required_argument, NULL, 'p'},
 		{"max-waiters", required_argument, NULL, 'm'},
+		{"cache-ttl", required_argument, NULL, 'c'},
 		{"no-auth", no_argument, NULL, 'n'},
 		{"default-key-file", required_argument, NULL, 'k'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -185,6 +189,10 @@ main(int argc, char **argv)
 			case 'm':
 				hubd_options.max_waiters = (int) hubd_parse_number("--max-waiters",
 																   optarg, 0, 1000000);
+				break;
+			case 'c':
+				hubd_options.cache_ttl_ms = (int) hubd_parse_number("--cache-ttl",
+																	optarg, 0, 3600000);
 				break;
 			case 'n':
 				hubd_options.no_auth = true;

@@ -6,6 +6,7 @@
  */
 #include "metrics.h"
 
+#include "cache.h"
 #include "db.h"
 
 #define METRICS_STATUS_MIN 100
@@ -139,4 +140,15 @@ metrics_render(JsonBuf *out)
 				   "hubd_db_connect_failures_total %lu\n",
 				   __atomic_load_n(&metrics_waiters, __ATOMIC_RELAXED),
 				   db_connects_total(), db_connect_failures_total());
+	jsonbuf_printf(out,
+				   "# HELP hubd_config_cache_armed 1 while the read cache is kept exact by NOTIFY (relay serving this database).\n"
+				   "# TYPE hubd_config_cache_armed gauge\n"
+				   "hubd_config_cache_armed %d\n"
+				   "# HELP hubd_config_cache_hits_total GETs of a config answered from the read cache.\n"
+				   "# TYPE hubd_config_cache_hits_total counter\n"
+				   "hubd_config_cache_hits_total %lu\n"
+				   "# HELP hubd_config_cache_misses_total GETs of a config the read cache could not answer.\n"
+				   "# TYPE hubd_config_cache_misses_total counter\n"
+				   "hubd_config_cache_misses_total %lu\n",
+				   cache_armed() ? 1 : 0, cache_hits_total(), cache_misses_total());
 }

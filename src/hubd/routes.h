@@ -7,6 +7,9 @@
 #include "db.h"
 #include "hubd.h"
 
+/* The request's API key: X-API-Key, else --default-key-file's (or NULL). */
+extern const char *routes_api_key(HubRequest *req);
+
 /*
  * routes_run: runs calls as the request's caller: prepends the API-key check
  * (SET LOCAL ROLE and actor) and sends everything as one transaction,

@@ -85,6 +85,14 @@ routes_map_sqlstate(const char *sqlstate)
 	return NULL;
 }
 
+const char *
+routes_api_key(HubRequest *req)
+{
+	const char *key = hub_request_header(req, "X-API-Key");
+
+	return key != NULL ? key : hubd_options.default_key;
+}
+
 bool
 routes_run(HubRequest *req, HubResponse *resp, const DbCall *calls, int ncalls,
 		   DbOutcome *out, int *first)
@@ -108,9 +116,7 @@ routes_run(HubRequest *req, HubResponse *resp, const DbCall *calls, int ncalls,
 	{
 		all[0].stmt = STMT_AUTH;
 		all[0].nparams = 1;
-		all[0].params[0] = hub_request_header(req, "X-API-Key");
-		if (all[0].params[0] == NULL)
-			all[0].params[0] = hubd_options.default_key;
+		all[0].params[0] = routes_api_key(req);
 	}
 	memcpy(&all[1], calls, sizeof(DbCall) * ncalls);
 	*first = 1;

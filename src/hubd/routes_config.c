@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "metrics.h"
 #include "routes.h"
 
@@ -103,6 +104,7 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 	char		waitbuf[16];
 	char		verbuf[HUBD_VERSION_MAX + 1];
 	char		inmbuf[HUBD_VERSION_MAX + 1];
+	char		cachedver[HUBD_VERSION_MAX + 1];
 	const char *wait_s;
 	const char *want;
 	const char *inm;
@@ -113,6 +115,8 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 	DbOutcome	out;
 	int			first;
 	bool		found;
+	bool		cacheable;
+	uint64_t	epoch = 0;
 
 	if (!routes_query(req, resp, "wait", waitbuf, sizeof(waitbuf), &wait_s) ||
 		!routes_query(req, resp, "version", verbuf, sizeof(verbuf), &want))
@@ -136,8 +140,32 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 			req->wait_deadline = req->started + (double) wait;
 	}
 
+	/*
+	 * A plain GET with a key known valid may be answered from the cache
+	 * (cache.c says when that is exact); long-polls always read.
+	 */
+	cacheable = req->wait_deadline == 0 && !hubd_options.no_auth;
+	if (cacheable)
+	{
+		if (cache_lookup(routes_api_key(req), req->route.service, &resp->body,
+						 cachedver, sizeof(cachedver)))
+		{
+			routes_set_etag(resp, cachedver);
+			resp->status = 200;
+			if (inm != NULL && (strcmp(inm, "*") == 0 || strcmp(inm, cachedver) == 0))
+			{
+				jsonbuf_free(&resp->body);
+				resp->status = 304;
+			}
+			return;
+		}
+		epoch = cache_epoch();
+	}
+
 	if (!routes_run(req, resp, &call, 1, &out, &first))
 		return;
+	if (cacheable)
+		cache_key_store(routes_api_key(req), epoch);
 	/* no row, or (key check joined in) a row of NULLs: no config */
 	found = db_value(&out, first, 0, 1) != NULL;
 	cfg = db_value(&out, first, 0, 0);
@@ -180,6 +208,9 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 		jsonbuf_key(&resp->body, "version");
 		jsonbuf_string(&resp->body, cur);
 		jsonbuf_printf(&resp->body, ",\"updated_at\":%s}", updated);
+		if (cacheable && !resp->body.failed)
+			cache_config_store(req->route.service, cur, resp->body.data,
+							   resp->body.len, epoch);
 	}
 	db_outcome_clear(&out);
 }
@@ -223,6 +254,10 @@ routes_change_answer(HubRequest *req, HubResponse *resp, DbOutcome *out,
 	const char *changed = db_value(out, first + 1, 0, 2);
 	const char *action = db_value(out, first + 1, 0, 3);
 	bool		did_change = changed && changed[0] == 't';
+
+	/* read-your-writes through this hubd, before the relay's NOTIFY */
+	if (did_change)
+		cache_config_invalidate(req->route.service);
 
 	if (did_change && action && strcmp(action, "created") == 0)
 	{

@@ -16,11 +16,21 @@
  * The URL and query are kept percent-encoded by MHD (a no-op unescape
  * callback) so that router.c decodes them strictly and can refuse bad
  * escapes with 400 instead of guessing.
+ *
+ * hubd accepts connections itself (one accept thread) and hands them to
+ * MHD with MHD_add_connection, which places each on a pool thread by its
+ * socket number: connections spread evenly over the threads.  With MHD's
+ * own listen socket, whichever thread woke first took the connection, and
+ * a few busy keep-alive clients often all landed on one thread.
  */
+#define _GNU_SOURCE				/* accept4 */
 #include "server.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +50,10 @@
 
 static struct MHD_Daemon *server_daemon;
 static int	server_in_flight;
+static int	server_listen_fd = -1;
+static int	server_stop_pipe[2] = {-1, -1};
+static pthread_t server_accept_thread;
+static bool server_accepting;
 
 double
 hubd_now(void)
@@ -288,6 +302,70 @@ server_log(void *cls, const char *fmt, va_list ap)
 	hubd_log(LOG_WARNING, "http: %s", line);
 }
 
+/* Pause after accept failed for lack of descriptors or memory. */
+#define SERVER_ACCEPT_PAUSE_MS 100
+
+/* The accept loop: until the stop pipe is written. */
+static void *
+server_accept_main(void *arg)
+{
+	for (;;)
+	{
+		struct pollfd fds[2] = {
+			{.fd = server_listen_fd, .events = POLLIN},
+			{.fd = server_stop_pipe[0], .events = POLLIN},
+		};
+		struct sockaddr_storage addr;
+		socklen_t	addrlen = sizeof(addr);
+		int			fd;
+
+		if (poll(fds, 2, -1) < 0)
+			continue;
+		if (fds[1].revents)
+			break;
+		if (!(fds[0].revents & POLLIN))
+			continue;
+		fd = accept4(server_listen_fd, (struct sockaddr *) &addr, &addrlen,
+					 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+		{
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				errno == ENOMEM)
+			{
+				struct timespec pause = {0, SERVER_ACCEPT_PAUSE_MS * 1000 * 1000};
+
+				hubd_log(LOG_WARNING, "cannot accept connections: %s", strerror(errno));
+				nanosleep(&pause, NULL);
+			}
+			continue;
+		}
+		/* MHD closes the socket itself when it cannot take it */
+		if (MHD_add_connection(server_daemon, fd, (struct sockaddr *) &addr,
+							   addrlen) != MHD_YES)
+			hubd_log(LOG_WARNING, "connection refused: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+/* Creates the listening socket on ai; -1 when it cannot. */
+static int
+server_listen(const struct addrinfo *ai)
+{
+	int			fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int			on = 1;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+		bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+		listen(fd, SOMAXCONN) != 0)
+	{
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 bool
 server_start(void)
 {
@@ -309,13 +387,19 @@ server_start(void)
 				 hubd_options.listen_host, gai_strerror(rc));
 		return false;
 	}
-	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	server_listen_fd = server_listen(ai);
+	freeaddrinfo(ai);
+	if (server_listen_fd < 0)
+	{
+		hubd_log(LOG_ERROR, "cannot listen on %s:%d: %s",
+				 hubd_options.listen_host, hubd_options.listen_port, strerror(errno));
+		return false;
+	}
+
+	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET |
+		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	server_daemon = MHD_start_daemon(flags, 0, NULL, NULL,
 									 server_handle, NULL,
-									 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 									 MHD_OPTION_THREAD_POOL_SIZE,
 									 (unsigned int) hubd_options.threads,
 									 MHD_OPTION_CONNECTION_TIMEOUT,
@@ -328,25 +412,47 @@ server_start(void)
 									 server_completed, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, server_log, NULL,
 									 MHD_OPTION_END);
-	freeaddrinfo(ai);
 	if (server_daemon == NULL)
 	{
-		hubd_log(LOG_ERROR, "cannot listen on %s:%d",
-				 hubd_options.listen_host, hubd_options.listen_port);
+		hubd_log(LOG_ERROR, "cannot start the HTTP server threads");
 		return false;
 	}
+	if (pipe(server_stop_pipe) != 0 ||
+		pthread_create(&server_accept_thread, NULL, server_accept_main, NULL) != 0)
+	{
+		hubd_log(LOG_ERROR, "cannot start the accept thread");
+		return false;
+	}
+	server_accepting = true;
 	return true;
+}
+
+/* Stops accepting: new connections are refused by the kernel. */
+static void
+server_stop_accepting(void)
+{
+	if (server_accepting)
+	{
+		if (write(server_stop_pipe[1], "q", 1) < 0)
+			hubd_log(LOG_WARNING, "could not stop the accept thread");
+		pthread_join(server_accept_thread, NULL);
+		server_accepting = false;
+	}
+	if (server_listen_fd >= 0)
+	{
+		close(server_listen_fd);
+		server_listen_fd = -1;
+	}
 }
 
 void
 server_stop(void)
 {
 	double		deadline;
-	MHD_socket	listen_fd;
 
 	if (server_daemon == NULL)
 		return;
-	listen_fd = MHD_quiesce_daemon(server_daemon);
+	server_stop_accepting();
 	/* parked long-polls are woken and answered with the current state */
 	longpoll_stop();
 	deadline = hubd_now() + 5;
@@ -359,6 +465,4 @@ server_stop(void)
 	}
 	MHD_stop_daemon(server_daemon);
 	server_daemon = NULL;
-	if (listen_fd != MHD_INVALID_SOCKET)
-		close(listen_fd);
 }
