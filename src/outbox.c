@@ -115,6 +115,8 @@ outbox_queue(const char *topic, const char *service_name, int64 ref_id)
 	bool		nulls[OUTBOX_NATTS] = {false};
 	int64		id;
 
+	/* an xid before the id: the relay's scan horizon relies on it */
+	(void) GetCurrentTransactionId();
 	values[OUTBOX_TOPIC - 1] = CStringGetTextDatum(topic);
 	values[OUTBOX_SERVICE_NAME - 1] = CStringGetTextDatum(service_name);
 	values[OUTBOX_REF_ID - 1] = Int64GetDatum(ref_id);

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
@@ -39,6 +40,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -58,6 +61,14 @@ PG_FUNCTION_INFO_V1(hub_relay_worker_status);
 #define RELAY_ERROR_PAUSE_MS		1000
 /* First pause after NATS failed to confirm a batch; doubles per failure. */
 #define RELAY_NATS_BACKOFF_FIRST_MS	250
+
+/*
+ * Under load, a cycle is started at most this often after one that relayed
+ * several changes: a wake-up within it waits the rest, so that a cycle's fixed
+ * costs (two short transactions, a NOTIFY commit, a NATS round trip) are
+ * shared by the commits of about a millisecond instead of paid per commit.
+ */
+#define RELAY_COALESCE_US			1000
 
 /* Largest central_hub.relay_batch_size */
 #define RELAY_BATCH_MAX				100000
@@ -80,6 +91,29 @@ static int	relay_nats_backoff_ms = 0;
 static TimestampTz relay_notify_resume_at = 0;	/* NOTIFY paused until */
 static bool relay_committing_notify = false;
 static bool relay_extension_seen = false;	/* skip the catalog check */
+static int	relay_cycle_rows = 0;	/* rows the last cycle handled */
+static TimestampTz relay_busy_cycle_end = 0;	/* last cycle under load */
+
+/*
+ * Where batch reads start.  The outbox is a queue: its primary key keeps the
+ * entries of deleted rows until vacuum, and a read from the start steps over
+ * every one of them (after a burst, hundreds of thousands: tens of ms a
+ * cycle).  The relay reads from relay_scan_from instead, below which no row
+ * can still turn up.  Ids are not committed in order, so it moves only by a
+ * proven horizon: a cycle notes the last outbox id handed out so far
+ * (relay_horizon_id), then the next xid to be assigned (relay_horizon_xid).
+ * Every transaction that can hold an id up to relay_horizon_id had its xid
+ * before that (outbox_queue takes one before the id), so once a later
+ * snapshot's xmin has reached relay_horizon_xid they have all ended and
+ * their rows are visible: a cycle that handled every row it read moves the
+ * start past relay_horizon_id (or past its last row, if the batch was
+ * full).  Errors, settings changes and a sweep every
+ * central_hub.relay_interval start again from 0.
+ */
+static int64 relay_scan_from = 0;
+static int64 relay_horizon_id = 0;
+static TransactionId relay_horizon_xid = InvalidTransactionId;
+static TimestampTz relay_next_sweep = 0;
 
 /*
  * Rows NATS confirmed whose deletion rides on the next transaction: when
@@ -95,50 +129,56 @@ static SPIPlanPtr relay_plan_notify_pending = NULL;
 static SPIPlanPtr relay_plan_notify_clear = NULL;
 static SPIPlanPtr relay_plan_delete = NULL;
 static SPIPlanPtr relay_plan_set_notified = NULL;
-static SPIPlanPtr relay_plan_omitted_body = NULL;
+static SPIPlanPtr relay_plan_last_id = NULL;
 
 /*
- * The message text for an outbox row o, joined to the audit row (a) or the
- * health event (h) it refers to.  JSON is built by PostgreSQL itself.
+ * An outbox row o with the audit row (a) or the health event (h) it refers
+ * to.  The joins are LATERAL subqueries kept apart by OFFSET 0, so that
+ * each row is one primary-key probe: the generic plan of "LIMIT $1" expects
+ * a tenth of the outbox and would otherwise hash-join a full scan of the
+ * audit log, whose cost grows with the whole history.
  */
 #define RELAY_JOINS \
-	" LEFT JOIN hub.config_audit_log a ON o.topic = 'config' AND a.id = o.ref_id" \
-	" LEFT JOIN hub.health_events h ON o.topic = 'health' AND h.id = o.ref_id"
-#define RELAY_FOUND \
-	" CASE o.topic WHEN 'config' THEN a.id IS NOT NULL ELSE h.id IS NOT NULL END"
-#define RELAY_CHANNEL \
-	" CASE o.topic WHEN 'config' THEN 'hub_config' ELSE 'hub_health' END"
-#define RELAY_PAYLOAD \
-	" CASE o.topic WHEN 'config' THEN json_build_object(" \
-	"   'service_name', a.service_name, 'version', a.version," \
-	"   'revision', a.id, 'action', a.action)::text" \
-	" ELSE json_build_object(" \
-	"   'service_name', h.service_name, 'instance_id', h.instance_id," \
-	"   'previous_status', h.previous_status, 'status', h.status," \
-	"   'service_status', h.service_status, 'revision', h.id)::text END"
-#define RELAY_SUBJECT \
-	" CASE o.topic WHEN 'config' THEN $2 || '.' || a.service_name" \
-	" ELSE 'health.' || h.service_name END"
-#define RELAY_MSG_ID \
-	" CASE o.topic WHEN 'config' THEN a.id::text ELSE 'health-' || h.id END"
-#define RELAY_CONFIG_BODY(config) \
-	" json_build_object('service_name', a.service_name, 'config', " config "," \
-	"   'version', a.version, 'previous_version', a.previous_version," \
-	"   'action', a.action, 'revision', a.id," \
-	"   'updated_at', floor(extract(epoch FROM a.changed_at) * 1000)::int8," \
-	"   'updated_by', a.changed_by"
-#define RELAY_BODY \
-	" CASE o.topic WHEN 'config' THEN" \
-	RELAY_CONFIG_BODY("CASE WHEN a.action <> 'deleted' THEN a.config_json END") ")::text" \
-	" ELSE json_build_object('service_name', h.service_name," \
-	"   'instance_id', h.instance_id, 'previous_status', h.previous_status," \
-	"   'status', h.status, 'service_status', h.service_status," \
-	"   'at', floor(extract(epoch FROM h.at) * 1000)::int8," \
-	"   'error', h.error, 'revision', h.id)::text END"
+	" LEFT JOIN LATERAL (SELECT * FROM hub.config_audit_log a" \
+	"   WHERE o.topic = 'config' AND a.id = o.ref_id OFFSET 0) a ON true" \
+	" LEFT JOIN LATERAL (SELECT * FROM hub.health_events h" \
+	"   WHERE o.topic = 'health' AND h.id = o.ref_id OFFSET 0) h ON true"
 
-/* Columns of every notify query: id, was_notified, found, channel, payload */
-#define RELAY_NOTIFY_COLUMNS \
-	" o.id, o.notified_at IS NOT NULL," RELAY_FOUND "," RELAY_CHANNEL "," RELAY_PAYLOAD
+/*
+ * The columns every batch query returns, numbered as relay_copy_rows and
+ * relay_queue_notifies read them.  The NOTIFY payloads and NATS bodies are
+ * written in C from these (relay_json_*): json_build_object looks up the
+ * type of every argument on every call, which was a quarter of the relay's
+ * time.
+ */
+#define RELAY_COLUMNS \
+	" o.id, o.notified_at IS NOT NULL," \
+	" CASE o.topic WHEN 'config' THEN a.id IS NOT NULL ELSE h.id IS NOT NULL END," \
+	" o.topic, o.ref_id, coalesce(a.service_name, h.service_name)," \
+	" a.version, a.previous_version, a.action, coalesce(a.changed_at, h.at)," \
+	" a.changed_by, h.instance_id, h.previous_status, h.status," \
+	" h.service_status, h.error, a.config_json"
+
+enum
+{
+	RELAY_COL_ID = 1,
+	RELAY_COL_WAS_NOTIFIED,
+	RELAY_COL_FOUND,
+	RELAY_COL_TOPIC,
+	RELAY_COL_REF_ID,
+	RELAY_COL_SERVICE,
+	RELAY_COL_VERSION,
+	RELAY_COL_PREVIOUS_VERSION,
+	RELAY_COL_ACTION,
+	RELAY_COL_AT,
+	RELAY_COL_CHANGED_BY,
+	RELAY_COL_INSTANCE,
+	RELAY_COL_PREVIOUS_STATUS,
+	RELAY_COL_STATUS,
+	RELAY_COL_SERVICE_STATUS,
+	RELAY_COL_ERROR,
+	RELAY_COL_CONFIG
+};
 
 /* One row of a batch, copied out of SPI memory. */
 typedef struct RelayRow
@@ -403,21 +443,18 @@ relay_prepare(const char *sql, int nargs, Oid *argtypes)
 static void
 relay_prepare_plans(void)
 {
-	Oid			int_text[2] = {INT4OID, TEXTOID};
 	Oid			int_int8[2] = {INT4OID, INT8OID};
 	Oid			int8_array[1] = {INT8ARRAYOID};
-	Oid			int8_arg[1] = {INT8OID};
 
 	if (relay_plan_batch != NULL)
 		return;
 
-	/* NATS batch: the oldest rows, with NOTIFY payload and NATS message */
+	/* NATS batch: the oldest rows from $2 on */
 	relay_plan_batch = relay_prepare(
-		"SELECT" RELAY_NOTIFY_COLUMNS ", o.topic, o.ref_id,"
-		RELAY_SUBJECT " AS subject," RELAY_MSG_ID " AS msg_id," RELAY_BODY " AS body"
+		"SELECT" RELAY_COLUMNS
 		" FROM (SELECT id, topic, ref_id, notified_at FROM hub.outbox"
-		"       ORDER BY id LIMIT $1) o" RELAY_JOINS
-		" ORDER BY o.id", 2, int_text);
+		"       WHERE id >= $2 ORDER BY id LIMIT $1) o" RELAY_JOINS
+		" ORDER BY o.id", 2, int_int8);
 
 	/* NOTIFY only: the oldest rows after $2 not notified yet, marked */
 	relay_plan_notify_pending = relay_prepare(
@@ -425,54 +462,194 @@ relay_prepare_plans(void)
 		"  WHERE id IN (SELECT id FROM hub.outbox WHERE notified_at IS NULL"
 		"               AND id > $2 ORDER BY id LIMIT $1)"
 		"  RETURNING id, topic, ref_id, NULL::timestamptz AS notified_at)"
-		" SELECT" RELAY_NOTIFY_COLUMNS " FROM o" RELAY_JOINS " ORDER BY o.id",
+		" SELECT" RELAY_COLUMNS " FROM o" RELAY_JOINS " ORDER BY o.id",
 		2, int_int8);
 
-	/* no NATS: the oldest rows, removed */
+	/* no NATS: the oldest rows from $2 on, removed */
 	relay_plan_notify_clear = relay_prepare(
 		"WITH o AS (DELETE FROM hub.outbox"
-		"  WHERE id IN (SELECT id FROM hub.outbox ORDER BY id LIMIT $1)"
+		"  WHERE id IN (SELECT id FROM hub.outbox WHERE id >= $2"
+		"               ORDER BY id LIMIT $1)"
 		"  RETURNING id, topic, ref_id, notified_at)"
-		" SELECT" RELAY_NOTIFY_COLUMNS " FROM o" RELAY_JOINS " ORDER BY o.id",
-		1, int_text);
+		" SELECT" RELAY_COLUMNS " FROM o" RELAY_JOINS " ORDER BY o.id",
+		2, int_int8);
+
+	/* the last outbox id handed out (NULL before the first) */
+	relay_plan_last_id = relay_prepare(
+		"SELECT pg_sequence_last_value('hub.outbox_id_seq'::regclass)", 0, NULL);
 
 	relay_plan_delete = relay_prepare(
 		"DELETE FROM hub.outbox WHERE id = ANY ($1)", 1, int8_array);
 	relay_plan_set_notified = relay_prepare(
 		"UPDATE hub.outbox SET notified_at = now()"
 		" WHERE id = ANY ($1) AND notified_at IS NULL", 1, int8_array);
-
-	/* a config message too large for NATS: everything but the config */
-	relay_plan_omitted_body = relay_prepare(
-		"SELECT" RELAY_CONFIG_BODY("NULL::jsonb") ", 'config_omitted', true)::text"
-		" FROM hub.config_audit_log a WHERE a.id = $1", 1, int8_arg);
 }
 
-/* Text column of the current SPI row, copied into the cycle context. */
+/* ---------------------------------------------------------------------
+ * Messages, written as json_build_object would write them
+ * ---------------------------------------------------------------------
+ */
+
+/* Milliseconds since the Unix epoch, as floor(extract(epoch ...) * 1000). */
+#define RELAY_UNIX_EPOCH_MS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
+
+/* A text column as a C string, NULL when null. */
 static char *
-relay_text_col(HeapTuple tuple, TupleDesc desc, int col)
+relay_text(HeapTuple tup, TupleDesc desc, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-	MemoryContext old;
-	char	   *result;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* Opens the next key of an object: '{' before the first, ", " after. */
+static void
+relay_json_key(StringInfo buf, const char *key)
+{
+	appendStringInfoString(buf, buf->len == 0 ? "{" : ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, " : ");
+}
+
+/* "key" : <text column as a JSON string, or null> */
+static void
+relay_json_text(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
+				int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	relay_json_key(buf, key);
 	if (isnull)
-		return NULL;
-	old = MemoryContextSwitchTo(relay_cycle_ctx);
-	result = TextDatumGetCString(d);
-	MemoryContextSwitchTo(old);
-	return result;
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, TextDatumGetCString(d));
+}
+
+/* "key" : <int8 column> */
+static void
+relay_json_int8(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
+				int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	relay_json_key(buf, key);
+	if (isnull)
+		appendStringInfoString(buf, "null");
+	else
+		appendStringInfo(buf, INT64_FORMAT, DatumGetInt64(d));
+}
+
+/* "key" : <timestamptz column in ms since the Unix epoch> */
+static void
+relay_json_ms(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
+			  int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	TimestampTz ts;
+	int64		ms;
+
+	relay_json_key(buf, key);
+	if (isnull)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	ts = DatumGetTimestampTz(d);
+	ms = ts / 1000 - ((ts % 1000) < 0 ? 1 : 0);
+	appendStringInfo(buf, INT64_FORMAT, ms + RELAY_UNIX_EPOCH_MS);
+}
+
+/* "config" : <the config, or null (deleted, or omitted)> */
+static void
+relay_json_config(StringInfo buf, HeapTuple tup, TupleDesc desc, bool omit)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, RELAY_COL_CONFIG, &isnull);
+	char	   *action = relay_text(tup, desc, RELAY_COL_ACTION);
+
+	relay_json_key(buf, "config");
+	if (isnull || omit || (action != NULL && strcmp(action, "deleted") == 0))
+		appendStringInfoString(buf, "null");
+	else
+	{
+		Jsonb	   *jb = DatumGetJsonbP(d);
+
+		(void) JsonbToCString(buf, &jb->root, VARSIZE(jb));
+	}
+}
+
+/* The NOTIFY payload of a row (hub_config or hub_health). */
+static void
+relay_json_payload(StringInfo buf, bool config, HeapTuple tup, TupleDesc desc)
+{
+	relay_json_text(buf, "service_name", tup, desc, RELAY_COL_SERVICE);
+	if (config)
+	{
+		relay_json_text(buf, "version", tup, desc, RELAY_COL_VERSION);
+		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
+		relay_json_text(buf, "action", tup, desc, RELAY_COL_ACTION);
+	}
+	else
+	{
+		relay_json_text(buf, "instance_id", tup, desc, RELAY_COL_INSTANCE);
+		relay_json_text(buf, "previous_status", tup, desc, RELAY_COL_PREVIOUS_STATUS);
+		relay_json_text(buf, "status", tup, desc, RELAY_COL_STATUS);
+		relay_json_text(buf, "service_status", tup, desc, RELAY_COL_SERVICE_STATUS);
+		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
+	}
+	appendStringInfoChar(buf, '}');
 }
 
 /*
- * Copies the rows of the last SPI query (columns of RELAY_NOTIFY_COLUMNS,
- * then optionally topic, ref_id, subject, msg_id, body) into rows[].
+ * The NATS body of a row; omit leaves a config out and says so
+ * ("config_omitted": true) for configs larger than NATS takes.
+ */
+static void
+relay_json_body(StringInfo buf, bool config, bool omit, HeapTuple tup,
+				TupleDesc desc)
+{
+	relay_json_text(buf, "service_name", tup, desc, RELAY_COL_SERVICE);
+	if (config)
+	{
+		relay_json_config(buf, tup, desc, omit);
+		relay_json_text(buf, "version", tup, desc, RELAY_COL_VERSION);
+		relay_json_text(buf, "previous_version", tup, desc, RELAY_COL_PREVIOUS_VERSION);
+		relay_json_text(buf, "action", tup, desc, RELAY_COL_ACTION);
+		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
+		relay_json_ms(buf, "updated_at", tup, desc, RELAY_COL_AT);
+		relay_json_text(buf, "updated_by", tup, desc, RELAY_COL_CHANGED_BY);
+		if (omit)
+			appendStringInfoString(buf, ", \"config_omitted\" : true");
+	}
+	else
+	{
+		relay_json_text(buf, "instance_id", tup, desc, RELAY_COL_INSTANCE);
+		relay_json_text(buf, "previous_status", tup, desc, RELAY_COL_PREVIOUS_STATUS);
+		relay_json_text(buf, "status", tup, desc, RELAY_COL_STATUS);
+		relay_json_text(buf, "service_status", tup, desc, RELAY_COL_SERVICE_STATUS);
+		relay_json_ms(buf, "at", tup, desc, RELAY_COL_AT);
+		relay_json_text(buf, "error", tup, desc, RELAY_COL_ERROR);
+		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * Copies the rows of the last SPI query into rows[], with their NATS
+ * subject, message id and body (in the cycle context).  A config whose
+ * body would exceed max_body goes without the config; a larger health
+ * message gets no body (logged, not sent).
  */
 static int
-relay_copy_rows(RelayRow *rows, bool with_message)
+relay_copy_rows(RelayRow *rows, int64 max_body)
 {
 	TupleDesc	desc = SPI_tuptable->tupdesc;
+	MemoryContext old = MemoryContextSwitchTo(relay_cycle_ctx);
 	uint64		i;
 	bool		isnull;
 
@@ -480,20 +657,46 @@ relay_copy_rows(RelayRow *rows, bool with_message)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		RelayRow   *row = &rows[i];
+		StringInfoData buf;
+		bool		config;
+		char	   *service;
 
 		memset(row, 0, sizeof(RelayRow));
-		row->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		row->was_notified = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		row->found = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		if (with_message)
+		row->id = DatumGetInt64(SPI_getbinval(tup, desc, RELAY_COL_ID, &isnull));
+		row->was_notified = DatumGetBool(SPI_getbinval(tup, desc, RELAY_COL_WAS_NOTIFIED, &isnull));
+		row->found = DatumGetBool(SPI_getbinval(tup, desc, RELAY_COL_FOUND, &isnull));
+		row->topic = relay_text(tup, desc, RELAY_COL_TOPIC);
+		row->ref_id = DatumGetInt64(SPI_getbinval(tup, desc, RELAY_COL_REF_ID, &isnull));
+		if (!row->found)
+			continue;
+		config = strcmp(row->topic, "config") == 0;
+		service = relay_text(tup, desc, RELAY_COL_SERVICE);
+		row->subject = config ? psprintf("%s.%s", relay_subject_prefix, service) :
+			psprintf("health.%s", service);
+		row->msg_id = config ? psprintf(INT64_FORMAT, row->ref_id) :
+			psprintf("health-" INT64_FORMAT, row->ref_id);
+
+		initStringInfo(&buf);
+		relay_json_body(&buf, config, false, tup, desc);
+		if (buf.len > max_body && config)
 		{
-			row->topic = relay_text_col(tup, desc, 6);
-			row->ref_id = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-			row->subject = relay_text_col(tup, desc, 8);
-			row->msg_id = relay_text_col(tup, desc, 9);
-			row->body = relay_text_col(tup, desc, 10);
+			ereport(WARNING,
+					(errmsg("central_hub relay: config revision " INT64_FORMAT " of \"%s\" is larger than the NATS max payload; sending it without the config",
+							row->ref_id, service),
+					 errdetail("The message carries \"config_omitted\": true; subscribers fetch the config.")));
+			resetStringInfo(&buf);
+			relay_json_body(&buf, config, true, tup, desc);
 		}
+		else if (buf.len > max_body)
+		{
+			ereport(WARNING,
+					(errmsg("central_hub relay: %s message " INT64_FORMAT " is larger than the NATS max payload; not sent",
+							row->topic, row->ref_id)));
+			continue;
+		}
+		row->body = buf.data;
 	}
+	MemoryContextSwitchTo(old);
 	return (int) SPI_processed;
 }
 
@@ -508,29 +711,34 @@ relay_queue_notifies(void)
 	uint64		i;
 	int			count = 0;
 	bool		isnull;
+	StringInfoData payload;
 
+	initStringInfo(&payload);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
-		char	   *channel;
-		char	   *payload;
+		bool		config;
+		const char *channel;
 
-		if (DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull)) ||
-			!DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
+		if (DatumGetBool(SPI_getbinval(tup, desc, RELAY_COL_WAS_NOTIFIED, &isnull)) ||
+			!DatumGetBool(SPI_getbinval(tup, desc, RELAY_COL_FOUND, &isnull)))
 			continue;			/* notified before, or dangling reference */
-		channel = SPI_getvalue(tup, desc, 4);
-		payload = SPI_getvalue(tup, desc, 5);
-		if (strlen(payload) >= RELAY_NOTIFY_PAYLOAD_MAX)
+		config = strcmp(relay_text(tup, desc, RELAY_COL_TOPIC), "config") == 0;
+		channel = config ? "hub_config" : "hub_health";
+		resetStringInfo(&payload);
+		relay_json_payload(&payload, config, tup, desc);
+		if (payload.len >= RELAY_NOTIFY_PAYLOAD_MAX)
 		{
 			ereport(WARNING,
 					(errmsg("central_hub relay: NOTIFY %s payload of outbox row " INT64_FORMAT " is too long, not sent",
 							channel,
-							DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)))));
+							DatumGetInt64(SPI_getbinval(tup, desc, RELAY_COL_ID, &isnull)))));
 			continue;
 		}
-		Async_Notify(channel, payload);
+		Async_Notify(channel, payload.data);
 		count++;
 	}
+	pfree(payload.data);
 	return count;
 }
 
@@ -596,6 +804,80 @@ relay_commit_notifying(int notified)
 }
 
 /* ---------------------------------------------------------------------
+ * The scan horizon (see relay_scan_from)
+ * ---------------------------------------------------------------------
+ */
+
+/* Reads start from 0 again. */
+static void
+relay_horizon_reset(void)
+{
+	relay_scan_from = 0;
+	relay_horizon_id = 0;
+	relay_horizon_xid = InvalidTransactionId;
+}
+
+/*
+ * Before a batch read (SPI connected): notes the last id handed out and
+ * then the next xid.  Returns whether the pending horizon is proven: every
+ * transaction below relay_horizon_xid has ended, so this cycle's read sees
+ * every row up to relay_horizon_id.
+ */
+static bool
+relay_horizon_begin(int64 *last_id, TransactionId *next_xid)
+{
+	Snapshot	snap;
+	bool		isnull;
+	Datum		d;
+
+	if (GetCurrentTimestamp() >= relay_next_sweep)
+	{
+		relay_horizon_reset();
+		relay_next_sweep = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   relay_interval_ms);
+	}
+	if (SPI_execute_plan(relay_plan_last_id, NULL, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reading the outbox sequence failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*last_id = isnull ? 0 : DatumGetInt64(d);
+
+	/* every transaction holding an id up to *last_id has an xid below this */
+	*next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
+	snap = GetTransactionSnapshot();
+	return TransactionIdIsValid(relay_horizon_xid) &&
+		TransactionIdPrecedesOrEquals(relay_horizon_xid, snap->xmin);
+}
+
+/*
+ * After a batch read from relay_scan_from that found n rows, the last with
+ * id last_read: when the horizon was proven and every row read was handled
+ * (deleted, or confirmed by NATS), no row is left up to relay_horizon_id,
+ * or up to last_read if the batch was full: reads start past it.  Once the
+ * horizon is used up (or with none yet), the one noted by
+ * relay_horizon_begin is the next to prove.
+ */
+static void
+relay_horizon_end(bool proven, bool handled, int n, int64 last_read,
+				  int64 last_id, TransactionId next_xid)
+{
+	if (proven && handled)
+	{
+		bool		full = n >= relay_batch_size;
+		int64		done = full ? Min(last_read, relay_horizon_id) : relay_horizon_id;
+
+		relay_scan_from = Max(relay_scan_from, done + 1);
+		if (!full || last_read >= relay_horizon_id)
+			relay_horizon_xid = InvalidTransactionId;
+	}
+	if (!TransactionIdIsValid(relay_horizon_xid))
+	{
+		relay_horizon_id = last_id;
+		relay_horizon_xid = next_xid;
+	}
+}
+
+/* ---------------------------------------------------------------------
  * The three kinds of cycle
  * ---------------------------------------------------------------------
  */
@@ -604,21 +886,27 @@ relay_commit_notifying(int notified)
 static long
 relay_next_wait(int done)
 {
+	relay_cycle_rows = done;
 	return done >= relay_batch_size ? 0 : relay_interval_ms;
 }
 
 /*
  * One notify-only cycle: *plan (prepared by relay_prepare_plans) reads, and
  * deletes or marks, a batch of rows,
- * whose NOTIFYs commit with the transaction.  activity, when given, is shown
- * as the worker's state.
+ * whose NOTIFYs commit with the transaction.  With clear, the plan deletes
+ * what it reads, from the scan horizon on ($2).  activity, when given, is
+ * shown as the worker's state.
  */
 static long
-relay_cycle_notify(SPIPlanPtr *plan, Datum *args, bool notify_ok,
+relay_cycle_notify(SPIPlanPtr *plan, Datum *args, bool notify_ok, bool clear,
 				   const char *activity)
 {
 	int			n;
 	int			notified;
+	bool		proven = false;
+	int64		last_id = 0;
+	int64		last_read = 0;
+	TransactionId next_xid = InvalidTransactionId;
 
 	if (!notify_ok)
 		return RELAY_ERROR_PAUSE_MS;
@@ -628,12 +916,26 @@ relay_cycle_notify(SPIPlanPtr *plan, Datum *args, bool notify_ok,
 	relay_delete_confirmed();
 	if (activity != NULL)
 		relay_set_state("relaying", activity, false);
+	if (clear)
+	{
+		proven = relay_horizon_begin(&last_id, &next_xid);
+		args[1] = Int64GetDatum(relay_scan_from);
+	}
 	args[0] = Int32GetDatum(relay_batch_size);
 	if (SPI_execute_plan(*plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the outbox failed");
 	n = (int) SPI_processed;
+	if (n > 0)
+	{
+		bool		isnull;
+
+		last_read = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[n - 1],
+												SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	notified = relay_queue_notifies();
 	relay_commit_notifying(notified);
+	if (clear)
+		relay_horizon_end(proven, true, n, last_read, last_id, next_xid);
 	return relay_next_wait(n);
 }
 
@@ -643,9 +945,9 @@ relay_cycle_notify(SPIPlanPtr *plan, Datum *args, bool notify_ok,
 static long
 relay_cycle_notify_and_clear(bool notify_ok)
 {
-	Datum		args[1];
+	Datum		args[2];
 
-	return relay_cycle_notify(&relay_plan_notify_clear, args, notify_ok,
+	return relay_cycle_notify(&relay_plan_notify_clear, args, notify_ok, true,
 							  "notifying (no NATS configured)");
 }
 
@@ -659,7 +961,8 @@ relay_cycle_notify_only(bool notify_ok)
 	Datum		args[2];
 
 	args[1] = Int64GetDatum(0);
-	return relay_cycle_notify(&relay_plan_notify_pending, args, notify_ok, NULL);
+	return relay_cycle_notify(&relay_plan_notify_pending, args, notify_ok, false,
+							  NULL);
 }
 
 /*
@@ -711,6 +1014,9 @@ relay_cycle_publish(bool notify_ok)
 	int64		max_body;
 	int			i;
 	bool		confirmed;
+	bool		proven;
+	int64		last_id;
+	TransactionId next_xid;
 	char		errbuf[OUTBOX_RELAY_ERROR_LEN];
 	char		activity[128];
 
@@ -723,8 +1029,9 @@ relay_cycle_publish(bool notify_ok)
 		return -1;
 	relay_prepare_plans();
 	relay_delete_confirmed();
+	proven = relay_horizon_begin(&last_id, &next_xid);
 	args[0] = Int32GetDatum(relay_batch_size);
-	args[1] = CStringGetTextDatum(relay_subject_prefix);
+	args[1] = Int64GetDatum(relay_scan_from);
 	if (SPI_execute_plan(relay_plan_batch, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the outbox failed");
 	n = (int) SPI_processed;
@@ -732,38 +1039,13 @@ relay_cycle_publish(bool notify_ok)
 	{
 		relay_commit();
 		relay_commit_confirmed();
+		relay_horizon_end(proven, true, 0, 0, last_id, next_xid);
 		return relay_interval_ms;
 	}
 	rows = MemoryContextAlloc(relay_cycle_ctx, sizeof(RelayRow) * n);
-	relay_copy_rows(rows, true);
+	relay_copy_rows(rows, max_body);
 	if (notify_ok)
 		notified = relay_queue_notifies();
-
-	/* messages too large for NATS go without their config */
-	for (i = 0; i < n; i++)
-	{
-		if (rows[i].body == NULL || (int64) strlen(rows[i].body) <= max_body)
-			continue;
-		if (strcmp(rows[i].topic, "config") == 0)
-		{
-			Datum		rev = Int64GetDatum(rows[i].ref_id);
-
-			ereport(WARNING,
-					(errmsg("central_hub relay: config revision " INT64_FORMAT " of \"%s\" is larger than the NATS max payload; sending it without the config",
-							rows[i].ref_id, rows[i].subject),
-					 errdetail("The message carries \"config_omitted\": true; subscribers fetch the config.")));
-			if (SPI_execute_plan(relay_plan_omitted_body, &rev, NULL, true, 1) == SPI_OK_SELECT &&
-				SPI_processed == 1)
-				rows[i].body = relay_text_col(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		}
-		else
-		{
-			ereport(WARNING,
-					(errmsg("central_hub relay: %s message " INT64_FORMAT " is larger than the NATS max payload; not sent",
-							rows[i].topic, rows[i].ref_id)));
-			rows[i].body = NULL;
-		}
-	}
 
 	/* keep NOTIFY prompt for the rows behind a full batch */
 	if (notify_ok && n >= relay_batch_size)
@@ -839,6 +1121,7 @@ relay_cycle_publish(bool notify_ok)
 		relay_commit_confirmed();
 	}
 
+	relay_horizon_end(proven, confirmed, n, rows[n - 1].id, last_id, next_xid);
 	if (confirmed)
 	{
 		relay_count(0, nmsgs);
@@ -890,6 +1173,7 @@ relay_configure_nats(void)
 	relay_client_stream = MemoryContextStrdup(TopMemoryContext, relay_nats_stream);
 	relay_nats_backoff_ms = 0;
 	relay_nats_retry_at = 0;
+	relay_horizon_reset();
 
 	if (relay_nats_url[0] == '\0')
 	{
@@ -941,6 +1225,7 @@ relay_cycle(void)
 	TimestampTz now = GetCurrentTimestamp();
 	bool		notify_ok = now >= relay_notify_resume_at;
 
+	relay_cycle_rows = 0;
 	if (relay_nats_url[0] == '\0')
 		return relay_cycle_notify_and_clear(notify_ok);
 	if (nats_client_connected(relay_client) && now >= relay_nats_retry_at)
@@ -977,6 +1262,7 @@ relay_cycle_failed(void)
 
 	relay_set_error(edata->message);
 	relay_extension_seen = false;
+	relay_horizon_reset();
 	if (notifying)
 	{
 		relay_notify_resume_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -1017,6 +1303,13 @@ relay_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(hub_worker_database, NULL, 0);
 
+	/*
+	 * Every relay statement is a key lookup on a queue table whose size
+	 * swings by orders of magnitude between bursts; a kept generic plan made
+	 * while it was small must never scan it (or the audit log) whole.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
+
 	relay_cycle_ctx = AllocSetContextCreate(TopMemoryContext,
 											"central_hub relay cycle",
 											ALLOCSET_DEFAULT_SIZES);
@@ -1044,6 +1337,10 @@ relay_worker_main(Datum main_arg)
 							 wait_ms > 0 ? wait_ms : relay_interval_ms,
 							 PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
+			/* woken right after relaying: gather more commits first */
+			if (GetCurrentTimestamp() - relay_busy_cycle_end < RELAY_COALESCE_US)
+				(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 RELAY_COALESCE_US / 1000, PG_WAIT_EXTENSION);
 		}
 		CHECK_FOR_INTERRUPTS();
 
@@ -1067,6 +1364,8 @@ relay_worker_main(Datum main_arg)
 		PG_TRY();
 		{
 			wait_ms = relay_cycle();
+			/* more than one change per cycle: commits arrive faster than cycles */
+			relay_busy_cycle_end = relay_cycle_rows > 1 ? GetCurrentTimestamp() : 0;
 			if (wait_ms < 0)
 				relay_set_state("no extension", "waiting for CREATE EXTENSION central_hub", true);
 		}

@@ -172,6 +172,23 @@ rsql "SELECT hub.put_config('listed', '{}')" >/dev/null
 hub_wait_for 20 relay_backlog_is 0
 tap_is "$(tail -n 1 "$HUB_RUN/sub-all.out" | cut -d' ' -f1)" config.update.listed "and publishing resumes through the live server"
 
+# --- a lower outbox id that commits after higher ones is not passed over ----
+# (the relay reads from a horizon past the rows it deleted; a 60 s sweep
+# timer leaves only the horizon rule to find the late row)
+relay_set central_hub.relay_interval 60s
+psql -X -q -d "$RELAY_DB" -c "BEGIN" -c "SELECT hub.put_config('late-commit', '{\"n\": 1}')" \
+	-c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+late_pid=$!
+hub_wait_for 10 bash -c "[ \"\$(psql -X -t -A -d $RELAY_DB -c \"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(3)'\")\" = 1 ]"
+for i in $(seq 1 30); do rsql "SELECT hub.put_config('early-$i', '{}')" >/dev/null; done
+hub_wait_for 20 relay_backlog_is 0
+tap_is "$(grep -c '^config.update.late-commit ' "$HUB_RUN/sub-all.out")" 0 \
+	"a change still uncommitted is not sent while 30 later ones are"
+wait $late_pid
+tap_ok "$(hub_wait_for 3 grep -q '^config.update.late-commit ' "$HUB_RUN/sub-all.out"; echo $?)" \
+	"once it commits, it is sent at once although its outbox id is below theirs"
+relay_set central_hub.relay_interval 500ms
+
 # --- SIGTERM with NATS unreachable is fast ----------------------------------
 hub_nats_stop main
 hub_wait_for 20 relay_is connected f
