@@ -513,10 +513,18 @@ relay_json_key(StringInfo buf, const char *key)
 	appendStringInfoString(buf, " : ");
 }
 
-/* "key" : <text column as a JSON string, or null> */
+/* How relay_json_field writes a column. */
+typedef enum RelayJsonKind
+{
+	RELAY_JSON_TEXT,			/* a JSON string */
+	RELAY_JSON_INT8,			/* a number */
+	RELAY_JSON_MS				/* timestamptz as ms since the Unix epoch */
+} RelayJsonKind;
+
+/* "key" : <column col as kind, or null> */
 static void
-relay_json_text(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
-				int col)
+relay_json_field(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
+				 int col, RelayJsonKind kind)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
@@ -524,44 +532,17 @@ relay_json_text(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
 	relay_json_key(buf, key);
 	if (isnull)
 		appendStringInfoString(buf, "null");
-	else
+	else if (kind == RELAY_JSON_TEXT)
 		escape_json(buf, TextDatumGetCString(d));
-}
-
-/* "key" : <int8 column> */
-static void
-relay_json_int8(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
-				int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	relay_json_key(buf, key);
-	if (isnull)
-		appendStringInfoString(buf, "null");
-	else
+	else if (kind == RELAY_JSON_INT8)
 		appendStringInfo(buf, INT64_FORMAT, DatumGetInt64(d));
-}
-
-/* "key" : <timestamptz column in ms since the Unix epoch> */
-static void
-relay_json_ms(StringInfo buf, const char *key, HeapTuple tup, TupleDesc desc,
-			  int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	TimestampTz ts;
-	int64		ms;
-
-	relay_json_key(buf, key);
-	if (isnull)
+	else
 	{
-		appendStringInfoString(buf, "null");
-		return;
+		TimestampTz ts = DatumGetTimestampTz(d);
+		int64		ms = ts / 1000 - ((ts % 1000) < 0 ? 1 : 0);
+
+		appendStringInfo(buf, INT64_FORMAT, ms + RELAY_UNIX_EPOCH_MS);
 	}
-	ts = DatumGetTimestampTz(d);
-	ms = ts / 1000 - ((ts % 1000) < 0 ? 1 : 0);
-	appendStringInfo(buf, INT64_FORMAT, ms + RELAY_UNIX_EPOCH_MS);
 }
 
 /* "config" : <the config, or null (deleted, or omitted)> */
@@ -583,24 +564,31 @@ relay_json_config(StringInfo buf, HeapTuple tup, TupleDesc desc, bool omit)
 	}
 }
 
+/* The instance and statuses of a health event. */
+static void
+relay_json_health_change(StringInfo buf, HeapTuple tup, TupleDesc desc)
+{
+	relay_json_field(buf, "instance_id", tup, desc, RELAY_COL_INSTANCE, RELAY_JSON_TEXT);
+	relay_json_field(buf, "previous_status", tup, desc, RELAY_COL_PREVIOUS_STATUS, RELAY_JSON_TEXT);
+	relay_json_field(buf, "status", tup, desc, RELAY_COL_STATUS, RELAY_JSON_TEXT);
+	relay_json_field(buf, "service_status", tup, desc, RELAY_COL_SERVICE_STATUS, RELAY_JSON_TEXT);
+}
+
 /* The NOTIFY payload of a row (hub_config or hub_health). */
 static void
 relay_json_payload(StringInfo buf, bool config, HeapTuple tup, TupleDesc desc)
 {
-	relay_json_text(buf, "service_name", tup, desc, RELAY_COL_SERVICE);
+	relay_json_field(buf, "service_name", tup, desc, RELAY_COL_SERVICE, RELAY_JSON_TEXT);
 	if (config)
 	{
-		relay_json_text(buf, "version", tup, desc, RELAY_COL_VERSION);
-		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
-		relay_json_text(buf, "action", tup, desc, RELAY_COL_ACTION);
+		relay_json_field(buf, "version", tup, desc, RELAY_COL_VERSION, RELAY_JSON_TEXT);
+		relay_json_field(buf, "revision", tup, desc, RELAY_COL_REF_ID, RELAY_JSON_INT8);
+		relay_json_field(buf, "action", tup, desc, RELAY_COL_ACTION, RELAY_JSON_TEXT);
 	}
 	else
 	{
-		relay_json_text(buf, "instance_id", tup, desc, RELAY_COL_INSTANCE);
-		relay_json_text(buf, "previous_status", tup, desc, RELAY_COL_PREVIOUS_STATUS);
-		relay_json_text(buf, "status", tup, desc, RELAY_COL_STATUS);
-		relay_json_text(buf, "service_status", tup, desc, RELAY_COL_SERVICE_STATUS);
-		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
+		relay_json_health_change(buf, tup, desc);
+		relay_json_field(buf, "revision", tup, desc, RELAY_COL_REF_ID, RELAY_JSON_INT8);
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -613,28 +601,25 @@ static void
 relay_json_body(StringInfo buf, bool config, bool omit, HeapTuple tup,
 				TupleDesc desc)
 {
-	relay_json_text(buf, "service_name", tup, desc, RELAY_COL_SERVICE);
+	relay_json_field(buf, "service_name", tup, desc, RELAY_COL_SERVICE, RELAY_JSON_TEXT);
 	if (config)
 	{
 		relay_json_config(buf, tup, desc, omit);
-		relay_json_text(buf, "version", tup, desc, RELAY_COL_VERSION);
-		relay_json_text(buf, "previous_version", tup, desc, RELAY_COL_PREVIOUS_VERSION);
-		relay_json_text(buf, "action", tup, desc, RELAY_COL_ACTION);
-		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
-		relay_json_ms(buf, "updated_at", tup, desc, RELAY_COL_AT);
-		relay_json_text(buf, "updated_by", tup, desc, RELAY_COL_CHANGED_BY);
+		relay_json_field(buf, "version", tup, desc, RELAY_COL_VERSION, RELAY_JSON_TEXT);
+		relay_json_field(buf, "previous_version", tup, desc, RELAY_COL_PREVIOUS_VERSION, RELAY_JSON_TEXT);
+		relay_json_field(buf, "action", tup, desc, RELAY_COL_ACTION, RELAY_JSON_TEXT);
+		relay_json_field(buf, "revision", tup, desc, RELAY_COL_REF_ID, RELAY_JSON_INT8);
+		relay_json_field(buf, "updated_at", tup, desc, RELAY_COL_AT, RELAY_JSON_MS);
+		relay_json_field(buf, "updated_by", tup, desc, RELAY_COL_CHANGED_BY, RELAY_JSON_TEXT);
 		if (omit)
 			appendStringInfoString(buf, ", \"config_omitted\" : true");
 	}
 	else
 	{
-		relay_json_text(buf, "instance_id", tup, desc, RELAY_COL_INSTANCE);
-		relay_json_text(buf, "previous_status", tup, desc, RELAY_COL_PREVIOUS_STATUS);
-		relay_json_text(buf, "status", tup, desc, RELAY_COL_STATUS);
-		relay_json_text(buf, "service_status", tup, desc, RELAY_COL_SERVICE_STATUS);
-		relay_json_ms(buf, "at", tup, desc, RELAY_COL_AT);
-		relay_json_text(buf, "error", tup, desc, RELAY_COL_ERROR);
-		relay_json_int8(buf, "revision", tup, desc, RELAY_COL_REF_ID);
+		relay_json_health_change(buf, tup, desc);
+		relay_json_field(buf, "at", tup, desc, RELAY_COL_AT, RELAY_JSON_MS);
+		relay_json_field(buf, "error", tup, desc, RELAY_COL_ERROR, RELAY_JSON_TEXT);
+		relay_json_field(buf, "revision", tup, desc, RELAY_COL_REF_ID, RELAY_JSON_INT8);
 	}
 	appendStringInfoChar(buf, '}');
 }

@@ -400,6 +400,7 @@ server_start(void)
 		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	server_daemon = MHD_start_daemon(flags, 0, NULL, NULL,
 									 server_handle, NULL,
+									 MHD_OPTION_EXTERNAL_LOGGER, server_log, NULL,
 									 MHD_OPTION_THREAD_POOL_SIZE,
 									 (unsigned int) hubd_options.threads,
 									 MHD_OPTION_CONNECTION_TIMEOUT,
@@ -410,7 +411,6 @@ server_start(void)
 									 server_unescape_none, NULL,
 									 MHD_OPTION_NOTIFY_COMPLETED,
 									 server_completed, NULL,
-									 MHD_OPTION_EXTERNAL_LOGGER, server_log, NULL,
 									 MHD_OPTION_END);
 	if (server_daemon == NULL)
 	{
