@@ -63,9 +63,9 @@ hub_catalog_invalidate(Datum arg, Oid relid)
 
 /* Check that a table has exactly the columns the inserts assume. */
 static void
-hub_catalog_check_layout(HubTableInfo *info)
+hub_catalog_check_layout(HubTableInfo *info, Oid relid)
 {
-	Relation	rel = table_open(info->relid, AccessShareLock);
+	Relation	rel = table_open(relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			n = 0;
 
@@ -85,11 +85,17 @@ hub_catalog_check_layout(HubTableInfo *info)
 
 /*
  * OID of one of the hub's tables; errors when the extension is not there.
+ *
+ * The OID is kept in info only once every check is done, and the local one
+ * is returned: opening the table for the checks accepts invalidations, and
+ * the callback may forget info->relid meanwhile (any relcache invalidation
+ * of the table does, e.g. autovacuum updating its statistics).
  */
 Oid
 hub_catalog_relid(HubTable table)
 {
 	HubTableInfo *info = &hub_tables[table];
+	Oid			relid;
 
 	if (OidIsValid(info->relid))
 		return info->relid;
@@ -100,23 +106,23 @@ hub_catalog_relid(HubTable table)
 		hub_catalog_callback_registered = true;
 	}
 
-	info->relid = get_relname_relid(info->name,
-									get_namespace_oid("hub", false));
-	if (!OidIsValid(info->relid))
+	relid = get_relname_relid(info->name, get_namespace_oid("hub", false));
+	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table hub.%s does not exist", info->name),
 				 errhint("Is the central_hub extension created in this database?")));
 	if (info->columns != NULL)
 	{
-		List	   *seqs = getOwnedSequences(info->relid);
+		List	   *seqs = getOwnedSequences(relid);
 
 		if (list_length(seqs) != 1)
 			elog(ERROR, "table hub.%s must own exactly one sequence", info->name);
+		hub_catalog_check_layout(info, relid);
 		info->seqid = linitial_oid(seqs);
-		hub_catalog_check_layout(info);
 	}
-	return info->relid;
+	info->relid = relid;
+	return relid;
 }
 
 /*

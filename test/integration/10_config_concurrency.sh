@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Concurrent writers on one service: versions stay strictly increasing with
-# no gaps or duplicates, every change is audited once, and compare-and-set
-# lets exactly one of two racing writers win.
+# no gaps or duplicates, every change is audited once, compare-and-set lets
+# exactly one of two racing writers win, and writers in new sessions never
+# trip over relcache invalidations of the hub's tables.
 set -uo pipefail
 source "$HUB_ROOT/test/lib.sh"
 
@@ -59,6 +60,26 @@ case "$second" in
 esac
 owner=$(hub_psql -d "$db" -c "SELECT hub.get_config('race')->>'owner'")
 tap_is "$owner" "first" "the first writer's change stands"
+
+# new sessions write while the hub's tables are analyzed over and over: the
+# relcache invalidations arrive while a session first looks its tables up
+cat >"$HUB_RUN/fresh.sql" <<'SQL'
+SELECT hub.patch_config('inval', jsonb_build_object('n', random()));
+SQL
+(
+	end=$((SECONDS + 5))
+	while [ $SECONDS -lt $end ]; do
+		psql -X -q -d "$db" -c "ANALYZE hub.outbox" -c "ANALYZE hub.config_audit_log" \
+			-c "ANALYZE hub.service_configs" >/dev/null 2>&1
+	done
+) &
+analyzer=$!
+pgbench -n -C -c 4 -j 2 -T 5 -f "$HUB_RUN/fresh.sql" "$db" >"$HUB_RUN/fresh.out" 2>&1
+status=$?
+wait $analyzer
+tap_ok $(( status == 0 && $(grep -c 'ERROR' "$HUB_RUN/fresh.out") == 0 ? 0 : 1 )) \
+	"writers in new sessions never fail while relcache invalidations arrive (ANALYZE in a loop)"
+[ "$status" -eq 0 ] || grep -i -m 3 error "$HUB_RUN/fresh.out" | sed "s/^/#   /"
 
 psql -X -q -d postgres -c "DROP DATABASE $db"
 tap_done
