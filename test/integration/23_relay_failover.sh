@@ -41,7 +41,10 @@ before=$(rsql "SELECT coalesce(max(id), 0) FROM hub.config_audit_log")
 for i in $(seq 1 50); do echo "SELECT hub.put_config('fo-$((i % 5))', '{\"n\": $i}');"; done |
 	hub_psql -d "$RELAY_DB" >/dev/null
 rsql "SELECT id FROM hub.config_audit_log WHERE id > $before ORDER BY id" >"$HUB_RUN/want"
-lsn=$(rsql "SELECT pg_current_wal_lsn()")
+# the insert position: with synchronous_commit off the last commit records
+# may not be written yet, and pg_current_wal_lsn() (the write position)
+# would stop the wait short of them
+lsn=$(rsql "SELECT pg_current_wal_insert_lsn()")
 standby_env
 hub_wait_for 30 bash -c "[ \"\$(psql -X -t -A -d $RELAY_DB -c \"SELECT pg_last_wal_replay_lsn() >= '$lsn'\")\" = t ]"
 tap_is "$(rsql "SELECT count(*) FROM hub.outbox")" 50 "the 50 unsent outbox rows are on the standby"
