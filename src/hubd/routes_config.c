@@ -82,6 +82,13 @@ routes_if_none_match(HubRequest *req, char *out, size_t outsize)
 	return out;
 }
 
+/* True when If-None-Match (inm, unquoted) names version or is "*". */
+static bool
+routes_etag_matches(const char *inm, const char *version)
+{
+	return inm != NULL && (strcmp(inm, "*") == 0 || strcmp(inm, version) == 0);
+}
+
 static void
 routes_set_etag(HubResponse *resp, const char *version)
 {
@@ -152,7 +159,7 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 		{
 			routes_set_etag(resp, cachedver);
 			resp->status = 200;
-			if (inm != NULL && (strcmp(inm, "*") == 0 || strcmp(inm, cachedver) == 0))
+			if (routes_etag_matches(inm, cachedver))
 			{
 				jsonbuf_free(&resp->body);
 				resp->status = 304;
@@ -190,7 +197,7 @@ routes_config_get(HubRequest *req, HubResponse *resp)
 				 req->route.service);
 		routes_error(resp, 404, "not_found", message);
 	}
-	else if (inm != NULL && (strcmp(inm, "*") == 0 || strcmp(inm, cur) == 0))
+	else if (routes_etag_matches(inm, cur))
 	{
 		resp->status = 304;
 		routes_set_etag(resp, cur);
